@@ -1,0 +1,462 @@
+"""The bus: JetStream streams, subjects and durable consumers, declared here and only here.
+
+Delivery is at-least-once with idempotent outputs:
+- a role pulls a batch from its durable consumer, handles it, publishes every output with a
+  `Nats-Msg-Id` derived from its input (so a redelivered input never yields a second output:
+  JetStream drops the duplicate inside the stream's duplicate window), waits for the publish
+  acknowledgements, and only then acks the inputs;
+- a message that fails is redelivered with backoff up to `max_deliver` times, then goes to
+  `dlq.<role>` with the reason; a message that cannot be decoded or validated goes there at once.
+Nothing is dropped silently: every outcome is counted in `aiops_messages_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+from pydantic import BaseModel, ValidationError
+
+from aiops_core import metrics
+from aiops_core.logging import StructuredLogger, tracking
+from aiops_core.models import (
+    DeadLetter,
+    EnrichedAnomaly,
+    AnomalyDetected,
+    EnrichedIncident,
+    IncidentChange,
+    LogEntry,
+    MetricSample,
+    RemediationAction,
+    utc_now,
+)
+
+log = StructuredLogger.get_logger(__name__, service="bus")
+
+# Subjects and the contract each carries.
+LOGS_RAW = "logs.raw"
+TELEMETRY = "telemetry.metrics"
+ANOMALY_DETECTED = "anomaly.detected"
+ANOMALY_ENRICHED = "anomaly.enriched"
+INCIDENTS_CREATED = "incidents.created"
+INCIDENTS_UPDATED = "incidents.updated"
+INCIDENTS_ENRICHED = "incidents.enriched"
+# Operator status changes (acknowledge, resolve, suppress) published by the incident-api.
+INCIDENTS_STATUS = "incidents.status"
+ACTIONS_PREFIX = "actions"
+DLQ_PREFIX = "dlq"
+
+SUBJECT_MODELS: dict[str, type[BaseModel]] = {
+    LOGS_RAW: LogEntry,
+    TELEMETRY: MetricSample,
+    ANOMALY_DETECTED: AnomalyDetected,
+    ANOMALY_ENRICHED: EnrichedAnomaly,
+    INCIDENTS_CREATED: IncidentChange,
+    INCIDENTS_UPDATED: IncidentChange,
+    INCIDENTS_ENRICHED: EnrichedIncident,
+    INCIDENTS_STATUS: IncidentChange,
+}
+
+
+def model_for(subject: str) -> type[BaseModel]:
+    if subject.startswith(ACTIONS_PREFIX + "."):
+        return RemediationAction
+    return SUBJECT_MODELS[subject]
+
+
+# How long JetStream remembers a Nats-Msg-Id. A redelivery after a crash lands well inside it.
+DUPLICATE_WINDOW_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: float
+    max_bytes: int
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("LOGS", (LOGS_RAW,), 24 * 3600, 4 * 1024**3),
+    StreamSpec("TELEMETRY", (TELEMETRY,), 24 * 3600, 1 * 1024**3),
+    StreamSpec("ANOMALIES", (ANOMALY_DETECTED, ANOMALY_ENRICHED), 7 * 24 * 3600, 1 * 1024**3),
+    StreamSpec(
+        "INCIDENTS",
+        (INCIDENTS_CREATED, INCIDENTS_UPDATED, INCIDENTS_ENRICHED, INCIDENTS_STATUS),
+        30 * 24 * 3600,
+        1 * 1024**3,
+    ),
+    StreamSpec("ACTIONS", (ACTIONS_PREFIX + ".>",), 90 * 24 * 3600, 256 * 1024**2),
+    StreamSpec("DLQ", (DLQ_PREFIX + ".>",), 30 * 24 * 3600, 512 * 1024**2),
+)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    durable: str
+    role: str
+    stream: str
+    subjects: tuple[str, ...]
+    # Redelivery backoff: the list length need not match max_deliver (the last value repeats).
+    backoff_seconds: tuple[float, ...] = (1.0, 5.0, 15.0, 30.0)
+
+
+CONSUMERS: dict[str, ConsumerSpec] = {
+    spec.durable: spec
+    for spec in (
+        ConsumerSpec("ingest-archiver", "ingest", "LOGS", (LOGS_RAW,)),
+        ConsumerSpec("anomaly-detection-logs", "anomaly-detection", "LOGS", (LOGS_RAW,)),
+        ConsumerSpec("anomaly-detection-metrics", "anomaly-detection", "TELEMETRY", (TELEMETRY,)),
+        ConsumerSpec("enrichment", "enrichment", "ANOMALIES", (ANOMALY_DETECTED,)),
+        ConsumerSpec("correlation", "correlation", "ANOMALIES", (ANOMALY_ENRICHED,)),
+        ConsumerSpec("correlation-status", "correlation", "INCIDENTS", (INCIDENTS_STATUS,)),
+        ConsumerSpec(
+            "llm-enricher", "llm-enricher", "INCIDENTS", (INCIDENTS_CREATED, INCIDENTS_UPDATED, INCIDENTS_STATUS)
+        ),
+        ConsumerSpec(
+            "incident-api", "incident-api", "INCIDENTS", (INCIDENTS_CREATED, INCIDENTS_UPDATED, INCIDENTS_ENRICHED)
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message a handler wants published. `msg_id` must derive from the input."""
+
+    subject: str
+    message: BaseModel
+    msg_id: str
+
+
+@dataclass
+class Incoming:
+    subject: str
+    message: BaseModel
+    raw: Msg = field(repr=False)
+
+    @property
+    def deliveries(self) -> int:
+        return self.raw.metadata.num_delivered
+
+
+class Rejected(Exception):
+    """Raised by a handler for an input that will never succeed: it goes straight to the DLQ."""
+
+
+# A batch handler gets the decoded inputs and returns, per input, its outputs or the exception
+# that stopped it. Per-input results let one bad message fail alone.
+BatchHandler = Callable[[list[Incoming]], Awaitable[list[Sequence[Outgoing] | BaseException]]]
+
+
+def per_message(handle: Callable[[Incoming], Awaitable[Sequence[Outgoing]]]) -> BatchHandler:
+    """Adapts a one-message handler to the batch interface."""
+
+    async def handle_batch(items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
+        results: list[Sequence[Outgoing] | BaseException] = []
+        for item in items:
+            with tracking(getattr(item.message, "tracking_id", None)):
+                try:
+                    results.append(await handle(item))
+                except Exception as exc:  # noqa: BLE001 - the runner decides retry or DLQ
+                    results.append(exc)
+        return results
+
+    return handle_batch
+
+
+class Bus:
+    def __init__(self, nc: NatsClient, role: str) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=10.0)
+        self.role = role
+
+    @classmethod
+    async def connect(cls, url: str, role: str, *, max_reconnect_attempts: int = -1) -> Bus:
+        async def on_disconnect() -> None:
+            metrics.NATS_UP.set(0)
+            log.warning("nats_disconnected", role=role)
+
+        async def on_reconnect() -> None:
+            metrics.NATS_UP.set(1)
+            log.info("nats_reconnected", role=role)
+
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats_error", role=role, error=str(exc))
+
+        nc = await nats.connect(
+            url,
+            name=f"aiops-{role}",
+            max_reconnect_attempts=max_reconnect_attempts,
+            reconnect_time_wait=0.5,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+            error_cb=on_error,
+            pending_size=64 * 1024 * 1024,
+        )
+        metrics.NATS_UP.set(1)
+        return cls(nc, role)
+
+    @property
+    def connected(self) -> bool:
+        return self.nc.is_connected
+
+    async def close(self) -> None:
+        if not self.nc.is_closed:
+            # Consumers have stopped and acked by now; flush sends those acks. (drain() would wait
+            # forever on pull subscriptions' queues that nobody reads any more.)
+            try:
+                await self.nc.flush(timeout=5)
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+            await self.nc.close()
+        metrics.NATS_UP.set(0)
+
+    async def ensure_topology(self, max_deliver: int, ack_wait_seconds: float) -> None:
+        """Declares every stream and durable consumer; safe to call from every role at start."""
+        for spec in STREAMS:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                discard=DiscardPolicy.OLD,
+                max_age=spec.max_age_seconds,
+                max_bytes=spec.max_bytes,
+                duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            )
+            try:
+                await self.js.stream_info(spec.name)
+                await self.js.update_stream(config)
+            except NotFoundError:
+                await self.js.add_stream(config)
+        for spec in CONSUMERS.values():
+            await self.js.add_consumer(spec.stream, consumer_config(spec, max_deliver, ack_wait_seconds))
+
+    async def publish(self, out: Outgoing) -> None:
+        await self.js.publish(out.subject, encode(out.message), headers={"Nats-Msg-Id": out.msg_id})
+
+    async def publish_many(self, outs: Sequence[Outgoing], timeout: float = 10.0) -> None:
+        """Publishes concurrently and returns once JetStream has stored every one."""
+        if not outs:
+            return
+        if len(outs) == 1:
+            await self.publish(outs[0])
+            return
+        futures = [
+            await self.js.publish_async(o.subject, encode(o.message), headers={"Nats-Msg-Id": o.msg_id})
+            for o in outs
+        ]
+        await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout)
+
+    async def dead_letter(
+        self,
+        subject: str,
+        data: bytes,
+        reason: str,
+        error_type: str,
+        *,
+        tracking_id: str | None = None,
+        deliveries: int = 0,
+        dedup_key: str | None = None,
+    ) -> None:
+        """Sends what could not be processed to `dlq.<role>`, with the reason and the payload."""
+        letter = DeadLetter(
+            role=self.role,
+            subject=subject[:256],
+            reason=reason[:16000],
+            error_type=error_type[:256],
+            deliveries=deliveries,
+            at=utc_now(),
+            tracking_id=tracking_id,
+            payload=data[:65536].decode("utf-8", errors="replace"),
+        )
+        headers = {"Nats-Msg-Id": f"dlq:{self.role}:{dedup_key}"} if dedup_key else None
+        await self.js.publish(f"{DLQ_PREFIX}.{self.role}", encode(letter), headers=headers)
+        metrics.DLQ.labels(self.role, error_type).inc()
+        log.warning("dead_lettered", role=self.role, subject=subject, reason=reason[:500], tracking_id=tracking_id)
+
+    async def consume(
+        self,
+        durable: str,
+        handler: BatchHandler,
+        *,
+        batch: int,
+        max_deliver: int,
+        stop: asyncio.Event,
+        after_publish: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Runs one durable consumer until `stop` is set; survives NATS restarts.
+
+        `after_publish` runs once a batch's outputs are stored and before its inputs are acked:
+        the place for a stateful role to persist its state (publish, persist, ack)."""
+        spec = CONSUMERS[durable]
+        sub = None
+        while not stop.is_set():
+            try:
+                if sub is None:
+                    sub = await self.js.pull_subscribe_bind(durable=durable, stream=spec.stream)
+                raw_msgs = await sub.fetch(batch, timeout=1.0)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception as exc:  # noqa: BLE001 - connection churn: wait and retry
+                log.warning("fetch_failed", consumer=durable, error=repr(exc))
+                sub = None
+                await _sleep_unless(stop, 0.5)
+                continue
+            await self._process(spec, raw_msgs, handler, max_deliver, after_publish)
+
+    async def _process(
+        self,
+        spec: ConsumerSpec,
+        raw_msgs: list[Msg],
+        handler: BatchHandler,
+        max_deliver: int,
+        after_publish: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        items: list[Incoming] = []
+        for raw in raw_msgs:
+            try:
+                items.append(Incoming(raw.subject, decode(raw.subject, raw.data), raw))
+            except (ValidationError, ValueError, KeyError) as exc:
+                metrics.MESSAGES.labels(spec.role, "invalid").inc()
+                await self._dead_letter_and_term(raw, _validation_reason(exc), "invalid")
+        if not items:
+            return
+        try:
+            results = await handler(items)
+        except Exception as exc:  # noqa: BLE001 - a whole-batch failure retries every input
+            results = [exc] * len(items)
+        outputs: list[Outgoing] = []
+        done: list[Incoming] = []
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, BaseException):
+                await self._failed(spec, item, result, max_deliver)
+            else:
+                outputs.extend(result)
+                done.append(item)
+        try:
+            await self.publish_many(outputs)
+            if after_publish is not None:
+                await after_publish()
+        except Exception as exc:  # noqa: BLE001 - unacked inputs are redelivered, outputs dedup
+            log.warning("publish_failed", role=spec.role, error=repr(exc), count=len(outputs))
+            for item in done:
+                await _nak(item.raw, _backoff(spec, item.deliveries))
+            metrics.MESSAGES.labels(spec.role, "retry").inc(len(done))
+            return
+        for item in done:
+            await _ack(item.raw)
+        metrics.MESSAGES.labels(spec.role, "ok").inc(len(done))
+
+    async def _failed(self, spec: ConsumerSpec, item: Incoming, exc: BaseException, max_deliver: int) -> None:
+        tracking_id = getattr(item.message, "tracking_id", None)
+        if isinstance(exc, Rejected) or item.deliveries >= max_deliver:
+            outcome = "rejected" if isinstance(exc, Rejected) else "exhausted"
+            metrics.MESSAGES.labels(spec.role, "dlq").inc()
+            await self._dead_letter_and_term(item.raw, f"{outcome}: {exc!r}", type(exc).__name__, tracking_id)
+            return
+        metrics.MESSAGES.labels(spec.role, "retry").inc()
+        log.warning("handler_failed", role=spec.role, error=repr(exc), deliveries=item.deliveries, tracking_id=tracking_id)
+        await _nak(item.raw, _backoff(spec, item.deliveries))
+
+    async def _dead_letter_and_term(self, raw: Msg, reason: str, error_type: str, tracking_id: str | None = None) -> None:
+        try:
+            await self.dead_letter(
+                raw.subject,
+                raw.data,
+                reason,
+                error_type,
+                tracking_id=tracking_id,
+                deliveries=raw.metadata.num_delivered,
+                dedup_key=f"{raw.metadata.stream}:{raw.metadata.sequence.stream}",
+            )
+        except Exception as exc:  # noqa: BLE001 - not acked: it comes back and is tried again
+            log.error("dead_letter_failed", error=repr(exc))
+            await _nak(raw, 5.0)
+            return
+        try:
+            await raw.term()
+        except Exception:  # noqa: BLE001 - already settled or connection gone
+            pass
+
+    async def consumer_lag(self, durable: str) -> tuple[int, int]:
+        info = await self.js.consumer_info(CONSUMERS[durable].stream, durable)
+        return info.num_pending or 0, info.num_ack_pending or 0
+
+
+def consumer_config(spec: ConsumerSpec, max_deliver: int, ack_wait_seconds: float) -> ConsumerConfig:
+    subjects = list(spec.subjects)
+    return ConsumerConfig(
+        durable_name=spec.durable,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_seconds,
+        max_deliver=max_deliver,
+        filter_subject=subjects[0] if len(subjects) == 1 else None,
+        filter_subjects=subjects if len(subjects) > 1 else None,
+        # Bounds in-flight work per consumer: backpressure stays in JetStream, not in memory.
+        max_ack_pending=4096,
+    )
+
+
+def encode(message: BaseModel) -> bytes:
+    return message.model_dump_json(exclude_none=False).encode()
+
+
+def decode(subject: str, data: bytes) -> BaseModel:
+    return model_for(subject).model_validate_json(data)
+
+
+def _validation_reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:10]]
+        return "invalid message: " + "; ".join(parts)
+    return f"undecodable message: {exc}"
+
+
+def _backoff(spec: ConsumerSpec, deliveries: int) -> float:
+    index = min(max(deliveries - 1, 0), len(spec.backoff_seconds) - 1)
+    return spec.backoff_seconds[index]
+
+
+async def _ack(raw: Msg) -> None:
+    try:
+        await raw.ack()
+    except Exception as exc:  # noqa: BLE001 - redelivery will be deduplicated downstream
+        log.warning("ack_failed", error=repr(exc))
+
+
+async def _nak(raw: Msg, delay: float) -> None:
+    try:
+        await raw.nak(delay=delay)
+    except Exception as exc:  # noqa: BLE001 - ack_wait expiry redelivers it anyway
+        log.warning("nak_failed", error=repr(exc))
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+def msg_id(*parts: Any) -> str:
+    """A Nats-Msg-Id from the input's identity and the stage, e.g. msg_id(tracking_id, 'detect', n)."""
+    return ":".join(str(p) for p in parts)

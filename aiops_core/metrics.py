@@ -1,0 +1,84 @@
+"""Prometheus metrics shared by every role. In the embedded node all roles share one registry,
+so each series carries the role (or stage) as a label."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Fine buckets below 100 ms: the fast path SLO lives there.
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
+    0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+INSIGHT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 20.0, 60.0)
+
+MESSAGES = Counter(
+    "aiops_messages_total", "Bus messages handled, by role and outcome.",
+    ["role", "outcome"], registry=REGISTRY,
+)
+DLQ = Counter(
+    "aiops_dlq_total", "Messages sent to a dead-letter subject, by role and reason.",
+    ["role", "reason"], registry=REGISTRY,
+)
+STAGE_LATENCY = Histogram(
+    "aiops_stage_latency_seconds", "Time a stage spent on one message.",
+    ["stage"], buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)
+FAST_PATH_LATENCY = Histogram(
+    "aiops_fast_path_latency_seconds", "Ingestion timestamp to incident stored.",
+    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)
+INSIGHT_PATH_LATENCY = Histogram(
+    "aiops_insight_path_latency_seconds", "Incident change published to insight stored.",
+    buckets=INSIGHT_BUCKETS, registry=REGISTRY,
+)
+LLM_REQUESTS = Counter(
+    "aiops_llm_requests_total", "LLM requests by outcome (ok, timeout, error, invalid, circuit_open).",
+    ["outcome"], registry=REGISTRY,
+)
+LLM_LATENCY = Histogram(
+    "aiops_llm_latency_seconds", "LLM request latency.", buckets=INSIGHT_BUCKETS, registry=REGISTRY,
+)
+LLM_CACHE_HITS = Counter("aiops_llm_cache_hits_total", "Insights served from the cache.", registry=REGISTRY)
+INSIGHTS = Counter(
+    "aiops_insights_total", "Insights produced, by source (llm, fallback).", ["source"], registry=REGISTRY,
+)
+INGESTED = Counter(
+    "aiops_ingested_lines_total", "Lines received by ingestion, by source and outcome.",
+    ["source", "outcome"], registry=REGISTRY,
+)
+ANOMALIES = Counter(
+    "aiops_anomalies_total", "Anomalies detected, by detector.", ["detector"], registry=REGISTRY,
+)
+INCIDENT_CHANGES = Counter(
+    "aiops_incident_changes_total", "Incident changes by kind (created, updated, suppressed).",
+    ["change"], registry=REGISTRY,
+)
+CONSUMER_PENDING = Gauge(
+    "aiops_consumer_pending_messages", "Messages waiting for a durable consumer (lag).",
+    ["consumer"], registry=REGISTRY,
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "aiops_consumer_ack_pending_messages", "Messages delivered but not yet acknowledged.",
+    ["consumer"], registry=REGISTRY,
+)
+STORE_ERRORS = Counter(
+    "aiops_store_errors_total", "Store operations that failed, by operation.", ["operation"], registry=REGISTRY,
+)
+STORE_UP = Gauge("aiops_store_up", "1 when the store answered its last health check.", registry=REGISTRY)
+NATS_UP = Gauge("aiops_nats_up", "1 when the bus connection is up.", registry=REGISTRY)
+LLM_UP = Gauge("aiops_llm_up", "1 when the LLM answered its last request or probe.", registry=REGISTRY)
+HTTP_REQUESTS = Counter(
+    "aiops_http_requests_total", "API requests by route and status class.",
+    ["route", "status"], registry=REGISTRY,
+)
+INGEST_BUFFERED = Gauge(
+    "aiops_ingest_disk_buffer_lines", "Lines held in ingest's disk buffer while NATS is down.", registry=REGISTRY,
+)
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

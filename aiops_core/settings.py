@@ -1,0 +1,63 @@
+"""One settings tree for every role. Defaults suit the embedded node on localhost; compose
+overrides them by environment (NATS_URL, CLICKHOUSE_DSN, QDRANT_URL, OLLAMA_URL, SHIP_ID, ...)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        env_nested_delimiter="__",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    ship_id: str = Field("ms-aurora", description="This node's ship; logs without one get it.")
+    node_role: str = Field("ship", description="ship (an edge node) or shore (a fleet hub).")
+    data_dir: Path = Path(".aiops-data")
+
+    nats_url: str | None = Field(None, description="Unset: the embedded node starts its own NATS.")
+    nats_port: int = 4222
+    clickhouse_dsn: str | None = Field(None, description="Unset: chdb:///<data_dir>/clickhouse.")
+    qdrant_url: str | None = Field(None, description="Unset: local Qdrant in <data_dir>/qdrant.")
+    ollama_url: str | None = Field(None, description="Unset: no LLM; insights use the fallback.")
+    llm_api: str = Field("ollama", description="ollama or openai (an OpenAI-compatible server).")
+
+    policies_dir: Path = PROJECT_ROOT / "policies"
+    inventory_file: Path = PROJECT_ROOT / "inventory" / "demo-ship.yaml"
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+
+    api_host: str = "0.0.0.0"
+    api_port: int = 8081
+    syslog_host: str = "0.0.0.0"
+    syslog_port: int = 1514
+    metrics_port: int = Field(9108, description="/health and /metrics of a role without an API.")
+
+    log_level: str = "info"
+    version: str = "3.0.0"
+
+    # How many messages a role pulls and handles at once: bounds in-flight work.
+    bus_batch: int = 256
+    bus_max_deliver: int = 5
+    bus_ack_wait_seconds: float = 30.0
+    archive_enabled: bool = Field(True, description="The ingest role archives logs.raw to logs_raw.")
+
+    fault_injection_delay_ms: float = Field(
+        0.0, description="Adds this delay to each fast-path stage (for SLO alert drills only)."
+    )
+
+    def store_dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb:///{(self.data_dir / 'clickhouse').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,171 @@
+"""The store: ClickHouse through clickhouse-connect's synchronous client.
+
+- `chdb:///<dir>` runs the ClickHouse engine in-process (the embedded node); `http://...` talks
+  to a server (compose). Same SQL either way.
+- Queries take `{name:Type}` parameters only; no value is ever formatted into SQL text.
+- Every call runs on the store's own worker threads, never on the event loop. chDB locks its
+  data directory to one process and is driven from one thread; a server gets a small pool.
+- Versioned migrations in `aiops_core/migrations/NNNN_name.sql` are applied once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from aiops_core import metrics
+from aiops_core.logging import StructuredLogger
+
+log = StructuredLogger.get_logger(__name__, service="store")
+
+DATABASE = "aiops"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StoreUnavailable(RuntimeError):
+    """The store did not answer; callers degrade or retry."""
+
+
+class Store:
+    def __init__(self, dsn: str, *, timeout_seconds: float = 10.0) -> None:
+        self.dsn = dsn
+        self.embedded = dsn.startswith("chdb://")
+        self.timeout_seconds = timeout_seconds
+        self._executor = ThreadPoolExecutor(
+            max_workers=1 if self.embedded else 4, thread_name_prefix="store"
+        )
+        self._local = threading.local()
+        self._clients: list[Client] = []
+        self._lock = threading.Lock()
+
+    def _client(self) -> Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = clickhouse_connect.get_client(dsn=self.dsn)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    async def _run(self, operation: str, fn, *args) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._executor, fn, *args), timeout=self.timeout_seconds
+            )
+        except Exception as exc:
+            metrics.STORE_ERRORS.labels(operation).inc()
+            raise StoreUnavailable(f"{operation} failed: {exc}") from exc
+
+    async def start(self) -> None:
+        await self._run("migrate", self._migrate)
+        metrics.STORE_UP.set(1)
+
+    async def close(self) -> None:
+        def close_all() -> None:
+            with self._lock:
+                for client in self._clients:
+                    try:
+                        client.close()
+                    except Exception:  # noqa: BLE001 - closing anyway
+                        pass
+                self._clients.clear()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, close_all)
+        finally:
+            self._executor.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        try:
+            await self._run("ping", lambda: self._client().command("SELECT 1"))
+            metrics.STORE_UP.set(1)
+            return True
+        except StoreUnavailable:
+            metrics.STORE_UP.set(0)
+            return False
+
+    async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts, with every datetime timezone-aware UTC."""
+
+        def run() -> list[dict[str, Any]]:
+            result = self._client().query(sql, parameters=parameters or {})
+            names = result.column_names
+            return [
+                {name: _aware(value) for name, value in zip(names, row)} for row in result.result_rows
+            ]
+
+        return await self._run("query", run)
+
+    async def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        rows = await self.query(sql, parameters)
+        if not rows:
+            return None
+        return next(iter(rows[0].values()))
+
+    async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+        await self._run("command", lambda: self._client().command(sql, parameters=parameters or {}))
+
+    async def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        await self._run(
+            f"insert:{table}",
+            lambda: self._client().insert(f"{DATABASE}.{table}", list(rows), column_names=list(columns)),
+        )
+
+    def _migrate(self) -> None:
+        client = self._client()
+        client.command(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+        client.command(
+            f"CREATE TABLE IF NOT EXISTS {DATABASE}.schema_migrations "
+            "(version UInt32, name String, applied_at DateTime64(3, 'UTC')) "
+            "ENGINE = ReplacingMergeTree ORDER BY version"
+        )
+        applied = {row[0] for row in client.query(f"SELECT version FROM {DATABASE}.schema_migrations").result_rows}
+        for version, name, sql in _migrations():
+            if version in applied:
+                continue
+            for statement in _statements(sql):
+                client.command(statement)
+            client.insert(
+                f"{DATABASE}.schema_migrations",
+                [[version, name, datetime.now(timezone.utc)]],
+                column_names=["version", "name", "applied_at"],
+            )
+            log.info("migration_applied", version=version, name=name)
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    for entry in resources.files("aiops_core.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _statements(sql: str) -> list[str]:
+    """Splits a migration file on `;` at line ends, dropping comment-only pieces."""
+    pieces = re.split(r";\s*(?:\n|$)", sql)
+    statements = []
+    for piece in pieces:
+        body = "\n".join(line for line in piece.splitlines() if not line.strip().startswith("--")).strip()
+        if body:
+            statements.append(body)
+    return statements
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value

@@ -1,0 +1,314 @@
+"""The incident-api role's wiring: consumes `incidents.*`, stores incidents, anomalies, timeline,
+trace and insights in one insert per table per batch, and serves /api/v3."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiops_core import metrics
+from aiops_core.bus import INCIDENTS_CREATED, INCIDENTS_STATUS, Incoming, Outgoing
+from aiops_core.logging import StructuredLogger
+from aiops_core.models import (
+    EnrichedIncident,
+    Identifier,
+    Incident,
+    IncidentChange,
+    IncidentStatus,
+    IncidentType,
+    Severity,
+    utc_now,
+)
+from aiops_core.runtime import Runtime, RuntimeDep
+from services.incident_api import handlers, queries
+from services.incident_api.trace import build_trace
+
+log = StructuredLogger.get_logger(__name__, service="incident-api")
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+
+class IncidentApiRole:
+    name = "incident-api"
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        # Operator statuses (acknowledged/resolved) outrank correlation's "open" on later updates.
+        self.operator_status: dict[str, IncidentStatus] = {}
+
+    async def start(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        for row in await runtime.store.query(queries.OPERATOR_STATUSES):
+            self.operator_status[row["incident_id"]] = IncidentStatus(row["status"])
+        runtime.consume("incident-api", self.store_batch, batch=500)
+
+    async def stop(self) -> None:
+        return None
+
+    async def store_batch(self, items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
+        """One insert per table for the whole batch; a store failure retries the batch (no loss)."""
+        assert self.runtime
+        started = utc_now()
+        rows = handlers.Rows()
+        for item in items:
+            message = item.message
+            if isinstance(message, IncidentChange):
+                if message.change == "status":
+                    continue  # written synchronously by the PATCH that published it
+                handlers.add_change(
+                    rows, message, stored_at=started, started=started,
+                    operator_status=self.operator_status.get(message.incident.incident_id),
+                )
+            elif isinstance(message, EnrichedIncident):
+                handlers.add_insight(rows, message, stored_at=started)
+        await self._write(rows)
+        finished = utc_now()
+        for ms in rows.fast_path_ms:
+            metrics.FAST_PATH_LATENCY.observe((ms + (finished - started).total_seconds() * 1000) / 1000)
+        for ms in rows.insight_path_ms:
+            metrics.INSIGHT_PATH_LATENCY.observe(ms / 1000)
+        metrics.STAGE_LATENCY.labels(handlers.STAGE).observe((finished - started).total_seconds())
+        return [[] for _ in items]
+
+    async def _write(self, rows: handlers.Rows) -> None:
+        assert self.runtime
+        store = self.runtime.store
+        # Anomalies and trace first: an incident row that is visible always has its evidence.
+        await store.insert("anomalies", handlers.ANOMALY_COLUMNS, rows.anomalies)
+        await store.insert("pipeline_trace", handlers.TRACE_COLUMNS, rows.traces)
+        await store.insert("incident_events", handlers.EVENT_COLUMNS, rows.events)
+        await store.insert("incidents", handlers.INCIDENT_COLUMNS, rows.incidents)
+        await store.insert("incident_insights", handlers.INSIGHT_COLUMNS, rows.insights)
+
+    async def load_incident(self, incident_id: str) -> Incident | None:
+        assert self.runtime
+        rows = await self.runtime.store.query(queries.GET_INCIDENT, {"incident_id": incident_id})
+        return _incident(rows[0]) if rows else None
+
+    async def change_status(self, incident: Incident, to: IncidentStatus, *, actor: str, comment: str,
+                            resolution: str | None) -> Incident:
+        assert self.runtime
+        changed, event = handlers.transition(
+            incident, to, actor=actor, comment=comment, now=utc_now(), resolution=resolution
+        )
+        await self.runtime.store.insert("incident_events", handlers.EVENT_COLUMNS, [handlers.event_row(changed.incident_id, event)])
+        await self.runtime.store.insert("incidents", handlers.INCIDENT_COLUMNS, [handlers.incident_row(changed)])
+        self.operator_status[changed.incident_id] = to
+        await self.runtime.bus.publish(Outgoing(
+            INCIDENTS_STATUS,
+            IncidentChange(change="status", incident=changed, actor=actor),
+            f"status:{changed.incident_id}:{changed.version}",
+        ))
+        metrics.INCIDENT_CHANGES.labels(f"status_{to.value}").inc()
+        return changed
+
+    def routers(self) -> list[APIRouter]:
+        return [_incident_router(self), _trace_router()]
+
+
+class IncidentIn(BaseModel):
+    """An incident an operator opens by hand (a phone call from the bridge, say)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ship_id: Identifier | None = None
+    incident_type: IncidentType
+    severity: Severity
+    title: str = Field(min_length=3, max_length=256)
+    device_id: Identifier
+    description: str = Field("", max_length=4000)
+
+
+class IncidentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "acknowledged", "resolved", "suppressed"]
+    comment: str = Field("", max_length=4000)
+    resolution: str | None = Field(None, max_length=4000, description="What fixed it (resolve only); feeds RAG.")
+
+
+def _incident(row: dict[str, Any]) -> Incident:
+    incident = Incident.model_validate_json(row["doc"])
+    if row.get("status") and row["status"] != incident.status.value:
+        incident = incident.model_copy(update={"status": IncidentStatus(row["status"])})
+    return incident
+
+
+def _incident_json(incident: Incident, insight: str | None) -> dict[str, Any]:
+    body = incident.model_dump(mode="json")
+    body["insight"] = orjson.loads(insight) if insight else None
+    return body
+
+
+async def _insights(runtime: Runtime, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = await runtime.store.query(queries.LATEST_INSIGHTS, {"ids": ids})
+    return {row["incident_id"]: row["insight"] for row in rows}
+
+
+def _uuid(value: str, field: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise HTTPException(422, detail=[{"loc": f"path.{field}", "msg": "must be a UUID"}]) from exc
+
+
+def _incident_router(role: IncidentApiRole) -> APIRouter:
+    router = APIRouter(prefix="/api/v3", tags=["incidents"])
+
+    @router.get("/incidents", summary="List incidents, newest activity first")
+    async def list_incidents(
+        runtime: RuntimeDep,
+        ship_id: Annotated[str | None, Query(max_length=64)] = None,
+        status: IncidentStatus | None = None,
+        severity: Severity | None = None,
+        incident_type: IncidentType | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> dict[str, Any]:
+        params = {
+            "ship_id": ship_id or "", "status": status.value if status else "",
+            "severity": severity.value if severity else "", "incident_type": incident_type.value if incident_type else "",
+            "since": _aware(since) or EPOCH, "until": _aware(until) or FAR_FUTURE,
+        }
+        rows = await runtime.store.query(queries.LIST_INCIDENTS, {**params, "limit": limit, "offset": offset})
+        total = await runtime.store.scalar(queries.COUNT_INCIDENTS, params)
+        incidents = [_incident(r) for r in rows]
+        insights = await _insights(runtime, [i.incident_id for i in incidents])
+        return {
+            "items": [_incident_json(i, insights.get(i.incident_id)) for i in incidents],
+            "total": int(total or 0), "limit": limit, "offset": offset,
+        }
+
+    @router.get("/incidents/{incident_id}", summary="One incident with its timeline, anomalies and insight")
+    async def get_incident(incident_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+        incident_id = _uuid(incident_id, "incident_id")
+        incident = await role.load_incident(incident_id)
+        if incident is None:
+            raise HTTPException(404, detail=f"no incident {incident_id}")
+        params = {"incident_id": incident_id, "limit": 1000}
+        events = await runtime.store.query(queries.INCIDENT_EVENTS, params)
+        anomalies = await runtime.store.query(queries.INCIDENT_ANOMALIES, {**params, "limit": 500})
+        insights = await _insights(runtime, [incident_id])
+        body = _incident_json(incident, insights.get(incident_id))
+        body["timeline"] = [_jsonable(e) for e in events] or body["timeline"]
+        body["anomalies"] = [_jsonable(a) for a in anomalies]
+        return body
+
+    @router.post("/incidents", status_code=201, summary="Open an incident by hand")
+    async def create_incident(body: IncidentIn, runtime: RuntimeDep) -> dict[str, Any]:
+        actor = "operator"
+        incident = handlers.manual_incident(
+            ship_id=body.ship_id or runtime.settings.ship_id, incident_type=body.incident_type,
+            severity=body.severity, title=body.title, device_id=body.device_id,
+            description=body.description, actor=actor, now=utc_now(),
+        )
+        change = IncidentChange(change="created", incident=incident, actor=actor)
+        rows = handlers.Rows()
+        handlers.add_change(rows, change, stored_at=incident.created_at, started=incident.created_at, operator_status=None)
+        await role._write(rows)
+        await runtime.bus.publish(Outgoing(INCIDENTS_CREATED, change, f"{incident.incident_id}:1"))
+        return _incident_json(incident, None)
+
+    @router.patch("/incidents/{incident_id}", summary="Acknowledge, resolve, suppress or reopen")
+    async def patch_incident(incident_id: str, body: IncidentPatch, runtime: RuntimeDep) -> dict[str, Any]:
+        incident_id = _uuid(incident_id, "incident_id")
+        incident = await role.load_incident(incident_id)
+        if incident is None:
+            raise HTTPException(404, detail=f"no incident {incident_id}")
+        if body.resolution and body.status != "resolved":
+            raise HTTPException(422, detail=[{"loc": "body.resolution", "msg": "only with status resolved"}])
+        try:
+            changed = await role.change_status(
+                incident, IncidentStatus(body.status), actor="operator", comment=body.comment, resolution=body.resolution
+            )
+        except handlers.InvalidTransition as exc:
+            raise HTTPException(409, detail=str(exc)) from exc
+        insights = await _insights(runtime, [incident_id])
+        return _incident_json(changed, insights.get(incident_id))
+
+    @router.get("/stats", summary="Counts, path latencies and SLO compliance over a time range")
+    async def stats(runtime: RuntimeDep, time_range: str = "1h") -> dict[str, Any]:
+        try:
+            seconds = handlers.parse_time_range(time_range)
+        except ValueError as exc:
+            raise HTTPException(422, detail=[{"loc": "query.time_range", "msg": str(exc)}]) from exc
+        since = utc_now() - timedelta(seconds=seconds)
+        counts = await runtime.store.query(queries.STATS_COUNTS, {"since": since})
+        fast = await runtime.store.query(queries.STATS_FAST_PATH, {"since": since})
+        insight = await runtime.store.query(queries.STATS_INSIGHT_PATH, {"since": since})
+        by: dict[str, dict[str, int]] = {"severity": {}, "status": {}, "incident_type": {}, "ship_id": {}}
+        incidents_total = 0
+        for row in counts:
+            incidents_total += row["n"]
+            for key in by:
+                by[key][row[key]] = by[key].get(row[key], 0) + int(row["n"])
+        fast_q = handlers.quantiles(fast[0] if fast else None)
+        insight_q = handlers.quantiles(insight[0] if insight else None)
+        anomalies_total = fast_q["count"]
+        error_rate = _error_rate_pct()
+        return {
+            "time_range": time_range,
+            "since": since.isoformat(),
+            "incidents": {"total": incidents_total, "by_severity": by["severity"], "by_status": by["status"],
+                          "by_type": by["incident_type"], "by_ship": by["ship_id"]},
+            "anomalies": {"total": anomalies_total, "basic_enrichment": int(fast[0]["basic"]) if fast else 0},
+            "fast_path": fast_q,
+            "insight_path": {**insight_q, "fallback": int(insight[0]["fallback"]) if insight and insight[0]["n"] else 0},
+            "dedup": {"anomalies": anomalies_total, "incidents": incidents_total,
+                      "deduplicated": max(0, anomalies_total - incidents_total)},
+            "suppressed": by["status"].get("suppressed", 0),
+            "slo": handlers.slo_compliance(runtime.policy.slo, {
+                "fast_path_p99_ms": fast_q["p99_ms"], "insight_path_p99_ms": insight_q["p99_ms"], "error_rate_pct": error_rate,
+            }),
+        }
+
+    return router
+
+
+def _trace_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v3", tags=["trace"])
+
+    @router.get("/trace/{tracking_id}", summary="End-to-end trace of one log")
+    async def get_trace(tracking_id: str, runtime: RuntimeDep) -> dict:
+        tracking_id = _uuid(tracking_id, "tracking_id")
+        params = {"tracking_id": tracking_id}
+        stages = await runtime.store.query(queries.TRACE_STAGES, params)
+        logs = await runtime.store.query(queries.ARCHIVED_LOG, params)
+        if not stages and not logs:
+            raise HTTPException(404, detail=f"no trace for tracking_id {tracking_id}")
+        return build_trace(tracking_id, stages, logs[0] if logs else None)
+
+    return router
+
+
+def _error_rate_pct() -> float | None:
+    """Dead-lettered share of bus messages handled by this process since it started."""
+    total = dlq = 0.0
+    for metric in metrics.MESSAGES.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                total += sample.value
+                if sample.labels.get("outcome") == "dlq":
+                    dlq += sample.value
+    return round(100 * dlq / total, 4) if total else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}

@@ -1,0 +1,307 @@
+"""The ingest role's wiring: syslog over UDP and TCP, `POST /api/v3/logs` and `/metrics`
+samples, publishing on `logs.raw` / `telemetry.metrics`, and the archiver of `logs.raw`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from aiops_core import metrics
+from aiops_core.bus import LOGS_RAW, TELEMETRY, Incoming, Outgoing
+from aiops_core.devices import LOAD_DEVICES_SQL, DeviceRegistry, device_from_row
+from aiops_core.logging import StructuredLogger
+from aiops_core.models import LogEntry, MetricSample, utc_now
+from aiops_core.runtime import Runtime
+from services.ingest import queries
+from services.ingest.handlers import (
+    InputError,
+    LogIn,
+    MetricIn,
+    log_from_syslog,
+    parse_batch,
+    stamp_log,
+    stamp_metric,
+)
+from services.ingest.syslog import FramingError, OctetFrameDecoder, SyslogParseError, parse_syslog
+
+log = StructuredLogger.get_logger(__name__, service="ingest")
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+# Syslog lines wait here for the batch publisher; bounded so a flood cannot exhaust memory.
+SYSLOG_QUEUE_LIMIT = 50_000
+
+
+class IngestRole:
+    name = "ingest"
+
+    def __init__(self, *, listen_syslog: bool = True) -> None:
+        self.listen_syslog = listen_syslog
+        self.runtime: Runtime | None = None
+        self.registry = DeviceRegistry()
+        self.queue: asyncio.Queue[LogEntry] = asyncio.Queue(maxsize=SYSLOG_QUEUE_LIMIT)
+        self._udp_transport: asyncio.DatagramTransport | None = None
+        self._tcp_server: asyncio.AbstractServer | None = None
+
+    async def start(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        await self.reload_registry()
+        runtime.services["ingest"] = self
+        runtime.spawn(self._publish_syslog_batches(), "ingest:syslog-publisher")
+        if runtime.settings.archive_enabled:
+            runtime.consume("ingest-archiver", self.archive_batch, batch=1000)
+        if self.listen_syslog:
+            await self._listen(runtime.settings.syslog_host, runtime.settings.syslog_port)
+
+    async def stop(self) -> None:
+        if self._udp_transport:
+            self._udp_transport.close()
+        if self._tcp_server:
+            # close() stops accepting; waiting for open senders to hang up could take forever.
+            self._tcp_server.close()
+        await self._drain_queue()
+
+    async def reload_registry(self) -> None:
+        assert self.runtime
+        rows = await self.runtime.store.query(LOAD_DEVICES_SQL)
+        self.registry = DeviceRegistry.of([device_from_row(r) for r in rows])
+
+    # --- syslog -----------------------------------------------------------------------------
+    async def _listen(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._udp_transport, _ = await loop.create_datagram_endpoint(
+            lambda: _SyslogUdp(self), local_addr=(host, port)
+        )
+        self._tcp_server = await asyncio.start_server(self._serve_tcp, host, port, limit=1 << 20)
+        log.info("syslog_listening", host=host, port=port, transports=["udp", "tcp"])
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        peer_host = peer[0] if peer else None
+        decoder = OctetFrameDecoder()
+        try:
+            while chunk := await reader.read(65536):
+                for frame in decoder.feed(chunk):
+                    await self.accept_syslog(frame, peer_host)
+            for frame in decoder.flush():
+                await self.accept_syslog(frame, peer_host)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    def parse_frame(self, frame: bytes, peer: str | None, source: str) -> LogEntry:
+        """One syslog frame to a stamped LogEntry; raises SyslogParseError/ValueError if bad."""
+        assert self.runtime
+        started = time.perf_counter()
+        received_at = utc_now()
+        parsed = parse_syslog(frame, received_at=received_at)
+        return log_from_syslog(
+            parsed, peer=peer, registry=self.registry, default_ship_id=self.runtime.settings.ship_id,
+            received_at=received_at, started=started, source=source,
+        )
+
+    async def accept_syslog(self, frame: bytes | FramingError, peer: str | None, source: str = "syslog") -> None:
+        """Queues one syslog frame for publishing; a bad one is counted and dead-lettered, never fatal."""
+        if isinstance(frame, FramingError):
+            await self._reject(b"", f"framing: {frame.reason}", "framing")
+            return
+        try:
+            entry = self.parse_frame(frame, peer, source)
+        except (SyslogParseError, ValueError) as exc:
+            await self._reject(frame, str(exc), "syslog_parse")
+            return
+        try:
+            self.queue.put_nowait(entry)
+            metrics.INGESTED.labels(source, "accepted").inc()
+        except asyncio.QueueFull:
+            # UDP senders cannot be slowed down; the loss is counted where an operator sees it.
+            metrics.INGESTED.labels(source, "overflow").inc()
+
+    async def _reject(self, data: bytes, reason: str, kind: str) -> None:
+        assert self.runtime
+        metrics.INGESTED.labels("syslog", "rejected").inc()
+        try:
+            await self.runtime.bus.dead_letter("syslog", data, reason, kind)
+        except Exception as exc:  # noqa: BLE001 - the counter still shows it
+            log.warning("dead_letter_failed", reason=reason, error=repr(exc))
+
+    async def _publish_syslog_batches(self) -> None:
+        assert self.runtime
+        while not self.runtime.stop.is_set():
+            try:
+                first = await asyncio.wait_for(self.queue.get(), timeout=0.5)
+            except asyncio.TimeoutError:
+                continue
+            batch = [first]
+            while len(batch) < 1000 and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            await self._publish_until_done(batch)
+
+    async def _publish_until_done(self, batch: list[LogEntry]) -> None:
+        assert self.runtime
+        delay = 0.2
+        while True:
+            try:
+                await self.publish_logs(batch)
+                return
+            except Exception as exc:  # noqa: BLE001 - NATS down: keep the batch and retry
+                log.warning("publish_retry", count=len(batch), error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _drain_queue(self) -> None:
+        batch = []
+        while not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        if batch:
+            try:
+                await self.publish_logs(batch)
+            except Exception as exc:  # noqa: BLE001 - shutting down; report what is left
+                log.error("shutdown_publish_failed", count=len(batch), error=repr(exc))
+
+    async def publish_logs(self, entries: Sequence[LogEntry]) -> None:
+        assert self.runtime
+        await self.runtime.bus.publish_many([Outgoing(LOGS_RAW, e, e.tracking_id) for e in entries])
+
+    # --- archive ----------------------------------------------------------------------------
+    async def archive_batch(self, items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
+        """One insert per batch into logs_raw and pipeline_trace; the tables dedup redeliveries."""
+        assert self.runtime
+        entries: list[LogEntry] = [item.message for item in items]  # type: ignore[misc]
+        await self.runtime.store.insert("logs_raw", queries.LOGS_RAW_COLUMNS, [queries.archive_row(e) for e in entries])
+        await self.runtime.store.insert(
+            "pipeline_trace", queries.TRACE_COLUMNS, [row for e in entries for row in queries.trace_rows(e)]
+        )
+        return [[] for _ in items]
+
+    # --- HTTP -------------------------------------------------------------------------------
+    def routers(self) -> list[APIRouter]:
+        router = APIRouter(prefix="/api/v3", tags=["ingest"])
+        role = self
+
+        @router.post("/logs", status_code=202, summary="Ingest logs: a JSON array or NDJSON")
+        async def post_logs(request: Request) -> JSONResponse:
+            runtime = _runtime(role)
+            started = time.perf_counter()
+            received_at = utc_now()
+            items = await _read_items(request)
+            try:
+                parsed: list[LogIn] = parse_batch(items, LogIn, runtime.policy.ingest.max_batch)
+            except InputError as exc:
+                metrics.INGESTED.labels("http", "rejected").inc(max(1, len(items)))
+                raise HTTPException(422, detail=exc.errors) from exc
+            source = "replay" if request.headers.get("x-aiops-source") == "replay" else "http"
+            entries = [
+                stamp_log(i, default_ship_id=runtime.settings.ship_id, source=source, received_at=received_at, started=started)
+                for i in parsed
+            ]
+            await _publish_or_503(role.publish_logs(entries))
+            metrics.INGESTED.labels(source, "accepted").inc(len(entries))
+            return JSONResponse(
+                {"accepted": len(entries), "tracking_ids": [e.tracking_id for e in entries]}, status_code=202
+            )
+
+        @router.post("/logs/syslog", status_code=202, summary="Ingest raw syslog lines (text/plain, one per line)")
+        async def post_syslog_lines(request: Request) -> JSONResponse:
+            runtime = _runtime(role)
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                raise HTTPException(413, detail=f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
+            lines = [line for line in body.splitlines() if line.strip()]
+            if not lines:
+                raise HTTPException(422, detail=[{"loc": "body", "msg": "no syslog lines"}])
+            if len(lines) > runtime.policy.ingest.max_batch:
+                raise HTTPException(
+                    422, detail=[{"loc": "body", "msg": f"{len(lines)} lines exceed the limit of {runtime.policy.ingest.max_batch}"}]
+                )
+            source = "replay" if request.headers.get("x-aiops-source") == "replay" else "syslog"
+            entries, rejected = [], []
+            for number, line in enumerate(lines, start=1):
+                try:
+                    entries.append(role.parse_frame(line, request.client.host if request.client else None, source))
+                except (SyslogParseError, ValueError) as exc:
+                    rejected.append({"line": number, "reason": str(exc)})
+                    await role._reject(line, str(exc), "syslog_parse")
+            if entries:
+                await _publish_or_503(role.publish_logs(entries))
+            metrics.INGESTED.labels(source, "accepted").inc(len(entries))
+            return JSONResponse(
+                {"accepted": len(entries), "tracking_ids": [e.tracking_id for e in entries], "rejected": rejected},
+                status_code=202,
+            )
+
+        @router.post("/metrics", status_code=202, summary="Ingest telemetry samples: a JSON array or NDJSON")
+        async def post_metrics(request: Request) -> JSONResponse:
+            runtime = _runtime(role)
+            started = time.perf_counter()
+            received_at = utc_now()
+            items = await _read_items(request)
+            try:
+                parsed: list[MetricIn] = parse_batch(items, MetricIn, runtime.policy.ingest.max_batch)
+            except InputError as exc:
+                raise HTTPException(422, detail=exc.errors) from exc
+            samples: list[MetricSample] = [
+                stamp_metric(i, default_ship_id=runtime.settings.ship_id, received_at=received_at, started=started)
+                for i in parsed
+            ]
+            await _publish_or_503(
+                runtime.bus.publish_many([Outgoing(TELEMETRY, s, s.tracking_id) for s in samples])
+            )
+            return JSONResponse(
+                {"accepted": len(samples), "tracking_ids": [s.tracking_id for s in samples]}, status_code=202
+            )
+
+        return [router]
+
+
+def _runtime(role: IngestRole) -> Runtime:
+    if role.runtime is None:
+        raise HTTPException(503, detail="ingest is starting", headers={"Retry-After": "2"})
+    return role.runtime
+
+
+async def _publish_or_503(publishing) -> None:
+    try:
+        await publishing
+    except Exception as exc:  # noqa: BLE001 - the client keeps its data and retries
+        log.warning("http_publish_failed", error=repr(exc))
+        raise HTTPException(503, detail="the bus is unavailable; retry later", headers={"Retry-After": "5"}) from exc
+
+
+async def _read_items(request: Request) -> list[Any]:
+    """A JSON array, or NDJSON (one object per line). Errors name the line."""
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise HTTPException(413, detail=f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
+    text = body.strip()
+    if not text:
+        raise HTTPException(422, detail=[{"loc": "body", "msg": "empty body"}])
+    if text.startswith(b"["):
+        try:
+            items = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, detail=[{"loc": "body", "msg": f"invalid JSON: {exc}"}]) from exc
+        return items
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, detail=[{"loc": f"line {number}", "msg": f"invalid JSON: {exc}"}]) from exc
+    return items
+
+
+class _SyslogUdp(asyncio.DatagramProtocol):
+    def __init__(self, role: IngestRole) -> None:
+        self.role = role
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        asyncio.ensure_future(self.role.accept_syslog(data, addr[0]))

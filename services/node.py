@@ -1,0 +1,156 @@
+"""Runs roles: all of them in one process (`aiops up`, the embedded node) or one (`aiops serve`).
+
+The roles talk only over NATS either way; the embedded node differs only in settings: it starts
+its own nats-server unless NATS_URL is set, and uses chDB and local Qdrant in its data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from aiops_core.bus import Bus
+from aiops_core.devices import DEVICE_COLUMNS, load_inventory_devices
+from aiops_core.logging import StructuredLogger, configure
+from aiops_core.nats_server import NatsServer
+from aiops_core.policy import load_policy
+from aiops_core.runtime import Role, Runtime, build_app, watch_consumer_lag
+from aiops_core.settings import Settings
+from aiops_core.store import Store
+
+log = StructuredLogger.get_logger(__name__, service="node")
+
+
+def role_factories() -> dict[str, Callable[[], Role]]:
+    """Every role by name, in pipeline order (imports are local so one role loads only its code)."""
+    from services.ingest.app import IngestRole
+    from services.incident_api.app import IncidentApiRole
+
+    factories: dict[str, Callable[[], Role]] = {"ingest": IngestRole}
+    for name, module, cls in (
+        ("anomaly-detection", "services.anomaly_detection.app", "AnomalyDetectionRole"),
+        ("enrichment", "services.enrichment.app", "EnrichmentRole"),
+        ("correlation", "services.correlation.app", "CorrelationRole"),
+        ("llm-enricher", "services.llm_enricher.app", "LlmEnricherRole"),
+    ):
+        factory = _optional_role(module, cls)
+        if factory:
+            factories[name] = factory
+    factories["incident-api"] = IncidentApiRole
+    return factories
+
+
+def _optional_role(module: str, cls: str) -> Callable[[], Role] | None:
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ModuleNotFoundError:
+        return None
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the node owns SIGINT/SIGTERM and shuts down in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def seed_devices(store: Store, inventory_file: Path) -> int:
+    """Seeds the device registry from the ship's inventory when the table is empty."""
+    if not inventory_file.exists():
+        return 0
+    if await store.scalar("SELECT count() FROM aiops.devices"):
+        return 0
+    devices = load_inventory_devices(inventory_file)
+    await store.insert("devices", DEVICE_COLUMNS, [d.row() for d in devices])
+    return len(devices)
+
+
+async def run_node(
+    settings: Settings,
+    role_names: list[str],
+    *,
+    http_port: int | None,
+    started: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    configure(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    nats_server: NatsServer | None = None
+    nats_url = settings.nats_url
+    if not nats_url:
+        nats_server = NatsServer(store_dir=(settings.data_dir / "nats").resolve(), port=settings.nats_port)
+        await asyncio.to_thread(nats_server.start)
+        nats_url = nats_server.url
+
+    store = Store(settings.store_dsn())
+    bus: Bus | None = None
+    server: _Server | None = None
+    roles: list[Role] = []
+    runtime: Runtime | None = None
+    stop = stop or asyncio.Event()
+    try:
+        await store.start()
+        seeded = await seed_devices(store, settings.inventory_file)
+        policy = load_policy(settings.policies_dir, settings.ship_id)
+        bus = await Bus.connect(nats_url, role="node")
+        await bus.ensure_topology(settings.bus_max_deliver, settings.bus_ack_wait_seconds)
+        runtime = Runtime(settings=settings, policy=policy, bus=bus, store=store, stop=stop)
+        factories = role_factories()
+        unknown = [name for name in role_names if name not in factories]
+        if unknown:
+            raise SystemExit(f"unknown role(s): {', '.join(unknown)}; known: {', '.join(factories)}")
+        roles = [factories[name]() for name in role_names]
+        for role in roles:
+            await role.start(runtime.for_role(role.name))
+        runtime.spawn(watch_consumer_lag(runtime, set(role_names)), "consumer-lag")
+
+        if http_port is not None:
+            app = build_app("ship-aiops", roles, lambda: runtime)
+            app.state.runtime = runtime
+            server = _Server(
+                uvicorn.Config(
+                    app, host=settings.api_host, port=http_port, log_config=None, access_log=False,
+                    lifespan="off", timeout_graceful_shutdown=5,
+                )
+            )
+            runtime.spawn(server.serve(), "http")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "node_started", roles=role_names, http_port=http_port, nats=nats_url,
+            store=settings.store_dsn(), ship_id=settings.ship_id, devices_seeded=seeded,
+        )
+        if started:
+            started.set()
+        await stop.wait()
+    finally:
+        log.info("node_stopping")
+        stop.set()
+        if server:
+            server.should_exit = True
+        for role in reversed(roles):
+            try:
+                await asyncio.wait_for(role.stop(), timeout=10)
+            except Exception as exc:  # noqa: BLE001 - stop the rest anyway
+                log.error("role_stop_failed", role=role.name, error=repr(exc))
+        if runtime:
+            # Consumers finish the batch in hand (ack after publish), then return.
+            done, pending = await asyncio.wait(runtime.tasks, timeout=15) if runtime.tasks else (set(), set())
+            for task in pending:
+                task.cancel()
+        if bus:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(bus.close(), timeout=10)
+        await store.close()
+        if nats_server:
+            await asyncio.to_thread(nats_server.stop)
+        log.info("node_stopped")
