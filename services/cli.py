@@ -90,6 +90,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from services.tools.tokens import create_token
+
+    return asyncio.run(
+        create_token(
+            role=args.role, name=args.name or f"{args.role}-token", url=args.url,
+            data_dir=args.data_dir or Settings().data_dir, admin_token=args.token,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiops", description="Ship-edge AIOps platform.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=0.0, help="simulated seconds; 0 = run until stopped")
     demo.add_argument("--token", default=os.environ.get("AIOPS_TOKEN"))
     demo.set_defaults(func=cmd_demo)
+
+    token = sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token with a role; prints it once")
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "approver", "admin", "ingest"])
+    create.add_argument("--name", default=None)
+    create.add_argument("--url", default=os.environ.get("AIOPS_URL", "http://127.0.0.1:8081"))
+    create.add_argument("--token", default=os.environ.get("AIOPS_TOKEN"), help="an admin token (default: <data-dir>/admin.token)")
+    create.add_argument("--data-dir", type=Path, default=None)
+    create.set_defaults(func=cmd_token)
 
     schema = sub.add_parser("schema", help="write the contracts' JSON Schemas")
     schema.add_argument("--out", default="docs/schemas")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from aiops_core.auth import TokenStore
 from aiops_core.bus import Bus
 from aiops_core.devices import DEVICE_COLUMNS, load_inventory_devices
 from aiops_core.logging import StructuredLogger, configure
@@ -51,6 +52,16 @@ def _optional_role(module: str, cls: str) -> Callable[[], Role] | None:
         return getattr(importlib.import_module(module), cls)
     except ModuleNotFoundError:
         return None
+
+
+async def _reload_tokens(runtime: Runtime, tokens: TokenStore, every_seconds: float = 30.0) -> None:
+    """Roles in other processes (compose) see tokens created through the incident-api."""
+    while not runtime.stop.is_set():
+        try:
+            await asyncio.wait_for(runtime.stop.wait(), timeout=every_seconds)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(Exception):
+                await tokens.load()
 
 
 class _Server(uvicorn.Server):
@@ -98,10 +109,15 @@ async def run_node(
     try:
         await store.start()
         seeded = await seed_devices(store, settings.inventory_file)
+        tokens = TokenStore(store)
+        await tokens.load()
+        await tokens.ensure_bootstrap_admin(settings.data_dir)
         policy = load_policy(settings.policies_dir, settings.ship_id)
         bus = await Bus.connect(nats_url, role="node")
         await bus.ensure_topology(settings.bus_max_deliver, settings.bus_ack_wait_seconds)
         runtime = Runtime(settings=settings, policy=policy, bus=bus, store=store, stop=stop)
+        runtime.services["auth"] = tokens
+        runtime.spawn(_reload_tokens(runtime, tokens), "tokens-reload")
         factories = role_factories()
         unknown = [name for name in role_names if name not in factories]
         if unknown:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiops_core import metrics
+from aiops_core.auth import Admin, Operator, Viewer
 from aiops_core.bus import INCIDENTS_CREATED, INCIDENTS_STATUS, Incoming, Outgoing
 from aiops_core.logging import StructuredLogger
 from aiops_core.models import (
@@ -110,7 +111,7 @@ class IncidentApiRole:
         return changed
 
     def routers(self) -> list[APIRouter]:
-        return [_incident_router(self), _trace_router()]
+        return [_incident_router(self), _trace_router(), _token_router()]
 
 
 class IncidentIn(BaseModel):
@@ -167,6 +168,7 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
     @router.get("/incidents", summary="List incidents, newest activity first")
     async def list_incidents(
         runtime: RuntimeDep,
+        _: Viewer,
         ship_id: Annotated[str | None, Query(max_length=64)] = None,
         status: IncidentStatus | None = None,
         severity: Severity | None = None,
@@ -191,7 +193,7 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
         }
 
     @router.get("/incidents/{incident_id}", summary="One incident with its timeline, anomalies and insight")
-    async def get_incident(incident_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    async def get_incident(incident_id: str, runtime: RuntimeDep, _: Viewer) -> dict[str, Any]:
         incident_id = _uuid(incident_id, "incident_id")
         incident = await role.load_incident(incident_id)
         if incident is None:
@@ -206,8 +208,8 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
         return body
 
     @router.post("/incidents", status_code=201, summary="Open an incident by hand")
-    async def create_incident(body: IncidentIn, runtime: RuntimeDep) -> dict[str, Any]:
-        actor = "operator"
+    async def create_incident(body: IncidentIn, runtime: RuntimeDep, who: Operator) -> dict[str, Any]:
+        actor = who.name
         incident = handlers.manual_incident(
             ship_id=body.ship_id or runtime.settings.ship_id, incident_type=body.incident_type,
             severity=body.severity, title=body.title, device_id=body.device_id,
@@ -221,7 +223,7 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
         return _incident_json(incident, None)
 
     @router.patch("/incidents/{incident_id}", summary="Acknowledge, resolve, suppress or reopen")
-    async def patch_incident(incident_id: str, body: IncidentPatch, runtime: RuntimeDep) -> dict[str, Any]:
+    async def patch_incident(incident_id: str, body: IncidentPatch, runtime: RuntimeDep, who: Operator) -> dict[str, Any]:
         incident_id = _uuid(incident_id, "incident_id")
         incident = await role.load_incident(incident_id)
         if incident is None:
@@ -230,7 +232,7 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
             raise HTTPException(422, detail=[{"loc": "body.resolution", "msg": "only with status resolved"}])
         try:
             changed = await role.change_status(
-                incident, IncidentStatus(body.status), actor="operator", comment=body.comment, resolution=body.resolution
+                incident, IncidentStatus(body.status), actor=who.name, comment=body.comment, resolution=body.resolution
             )
         except handlers.InvalidTransition as exc:
             raise HTTPException(409, detail=str(exc)) from exc
@@ -238,7 +240,7 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
         return _incident_json(changed, insights.get(incident_id))
 
     @router.get("/stats", summary="Counts, path latencies and SLO compliance over a time range")
-    async def stats(runtime: RuntimeDep, time_range: str = "1h") -> dict[str, Any]:
+    async def stats(runtime: RuntimeDep, _: Viewer, time_range: str = "1h") -> dict[str, Any]:
         try:
             seconds = handlers.parse_time_range(time_range)
         except ValueError as exc:
@@ -280,7 +282,7 @@ def _trace_router() -> APIRouter:
     router = APIRouter(prefix="/api/v3", tags=["trace"])
 
     @router.get("/trace/{tracking_id}", summary="End-to-end trace of one log")
-    async def get_trace(tracking_id: str, runtime: RuntimeDep) -> dict:
+    async def get_trace(tracking_id: str, runtime: RuntimeDep, _: Viewer) -> dict:
         tracking_id = _uuid(tracking_id, "tracking_id")
         params = {"tracking_id": tracking_id}
         stages = await runtime.store.query(queries.TRACE_STAGES, params)
@@ -288,6 +290,28 @@ def _trace_router() -> APIRouter:
         if not stages and not logs:
             raise HTTPException(404, detail=f"no trace for tracking_id {tracking_id}")
         return build_trace(tracking_id, stages, logs[0] if logs else None)
+
+    return router
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["viewer", "operator", "approver", "admin", "ingest"]
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9 ._@-]+$")
+
+
+def _token_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v3", tags=["auth"])
+
+    @router.post("/tokens", status_code=201, summary="Create a token (shown once)")
+    async def create_token(body: TokenIn, runtime: RuntimeDep, _: Admin) -> dict[str, str]:
+        token = await runtime.services["auth"].create(body.role, body.name)
+        return {"token": token, "role": body.role, "name": body.name}
+
+    @router.get("/whoami", summary="The identity behind the presented token")
+    async def whoami(who: Viewer) -> dict[str, str]:
+        return {"name": who.name, "role": who.role}
 
     return router
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from aiops_core import metrics
+from aiops_core.auth import IngestIdentity
 from aiops_core.bus import LOGS_RAW, TELEMETRY, Incoming, Outgoing
 from aiops_core.devices import LOAD_DEVICES_SQL, DeviceRegistry, device_from_row
 from aiops_core.logging import StructuredLogger
@@ -186,7 +187,7 @@ class IngestRole:
         role = self
 
         @router.post("/logs", status_code=202, summary="Ingest logs: a JSON array or NDJSON")
-        async def post_logs(request: Request) -> JSONResponse:
+        async def post_logs(request: Request, _: IngestIdentity) -> JSONResponse:
             runtime = _runtime(role)
             started = time.perf_counter()
             received_at = utc_now()
@@ -208,7 +209,7 @@ class IngestRole:
             )
 
         @router.post("/logs/syslog", status_code=202, summary="Ingest raw syslog lines (text/plain, one per line)")
-        async def post_syslog_lines(request: Request) -> JSONResponse:
+        async def post_syslog_lines(request: Request, _: IngestIdentity) -> JSONResponse:
             runtime = _runtime(role)
             body = await request.body()
             if len(body) > MAX_BODY_BYTES:
@@ -237,7 +238,7 @@ class IngestRole:
             )
 
         @router.post("/metrics", status_code=202, summary="Ingest telemetry samples: a JSON array or NDJSON")
-        async def post_metrics(request: Request) -> JSONResponse:
+        async def post_metrics(request: Request, _: IngestIdentity) -> JSONResponse:
             runtime = _runtime(role)
             started = time.perf_counter()
             received_at = utc_now()
