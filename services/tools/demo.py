@@ -108,3 +108,25 @@ async def run_node_with_demo(settings: Settings, roles: list[str], *, scenario: 
     await node
     stop.set()
     await asyncio.gather(demo, return_exceptions=True)
+
+
+def cmd_demo(args) -> int:
+    return asyncio.run(
+        send_scenario(
+            url=args.url, syslog=args.syslog, scenario=args.scenario, speed=args.speed,
+            duration_s=args.duration, token=args.token,
+        )
+    )
+
+
+def register(sub) -> None:
+    import os
+
+    demo = sub.add_parser("demo", help="drive a demo ship against a running node")
+    demo.add_argument("--url", default=os.environ.get("AIOPS_URL", "http://127.0.0.1:8081"))
+    demo.add_argument("--syslog", default="127.0.0.1:1514", help="host:port of the syslog listener (UDP)")
+    demo.add_argument("--scenario", default="mixed")
+    demo.add_argument("--speed", type=float, default=1.0)
+    demo.add_argument("--duration", type=float, default=0.0, help="simulated seconds; 0 = run until stopped")
+    demo.add_argument("--token", default=os.environ.get("AIOPS_TOKEN"))
+    demo.set_defaults(func=cmd_demo)

@@ -76,3 +76,26 @@ async def replay_file(
         file=sys.stderr,
     )
     return 0
+
+
+def cmd_replay(args) -> int:
+    return asyncio.run(
+        replay_file(
+            Path(args.file), url=args.url, rate=args.rate, token=args.token, ids_out=args.ids_out,
+            batch=args.batch, progress=not args.quiet,
+        )
+    )
+
+
+def register(sub) -> None:
+    import os
+
+    replay = sub.add_parser("replay", help="send a log file to a node (JSON lines or syslog lines)")
+    replay.add_argument("file")
+    replay.add_argument("--rate", type=float, default=0.0, help="lines per second; 0 = as fast as accepted")
+    replay.add_argument("--url", default=os.environ.get("AIOPS_URL", "http://127.0.0.1:8081"))
+    replay.add_argument("--token", default=os.environ.get("AIOPS_TOKEN"), help="an ingest or admin token")
+    replay.add_argument("--batch", type=int, default=500)
+    replay.add_argument("--ids-out", default=None, help="write the tracking_ids, one per line, to this file")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(func=cmd_replay)

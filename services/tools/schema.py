@@ -16,3 +16,14 @@ def write_schemas(out_dir: Path) -> list[Path]:
         path.write_text(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
     return written
+
+
+def register(sub) -> None:
+    def run(args) -> int:
+        for path in write_schemas(Path(args.out)):
+            print(path)
+        return 0
+
+    schema = sub.add_parser("schema", help="write the contracts' JSON Schemas")
+    schema.add_argument("--out", default="docs/schemas")
+    schema.set_defaults(func=run)

@@ -47,3 +47,26 @@ async def _create_offline(*, role: str, name: str, data_dir: Path) -> int:
 def _bootstrap_token(data_dir: Path) -> str | None:
     path = data_dir / "admin.token"
     return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+def register(sub) -> None:
+    import asyncio
+    import os
+
+    def run(args) -> int:
+        return asyncio.run(
+            create_token(
+                role=args.role, name=args.name or f"{args.role}-token", url=args.url,
+                data_dir=args.data_dir or Settings().data_dir, admin_token=args.token,
+            )
+        )
+
+    token = sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token with a role; prints it once")
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "approver", "admin", "ingest"])
+    create.add_argument("--name", default=None)
+    create.add_argument("--url", default=os.environ.get("AIOPS_URL", "http://127.0.0.1:8081"))
+    create.add_argument("--token", default=os.environ.get("AIOPS_TOKEN"), help="an admin token (default: <data-dir>/admin.token)")
+    create.add_argument("--data-dir", type=Path, default=None)
+    create.set_defaults(func=run)

@@ -1,0 +1,77 @@
+"""`aiops up` (the embedded node: every role in one process) and `aiops serve ROLE`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from aiops_core.settings import Settings
+
+ALL_ROLES = ["ingest", "anomaly-detection", "enrichment", "correlation", "llm-enricher", "incident-api"]
+# Roles that serve the public API on the api port; the others serve /health and /metrics only.
+API_ROLES = {"ingest", "incident-api"}
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for name in ("data_dir", "api_port", "syslog_port", "ship_id", "nats_port", "node_role"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def run_async(coro) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from services.node import role_factories, run_node
+
+    settings = settings_from(args)
+    roles = [r for r in ALL_ROLES if r in role_factories()]
+    if args.demo:
+        from services.tools.demo import run_node_with_demo
+
+        run_async(run_node_with_demo(settings, roles, scenario=args.scenario, speed=args.speed))
+    else:
+        run_async(run_node(settings, roles, http_port=settings.api_port))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from services.node import run_node
+
+    settings = settings_from(args)
+    port = args.port if args.port is not None else (
+        settings.api_port if args.role in API_ROLES else settings.metrics_port
+    )
+    run_async(run_node(settings, [args.role], http_port=port))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    up = sub.add_parser("up", help="run the embedded single node (every role in one process)")
+    up.add_argument("--data-dir", type=Path, default=None, help="default ./.aiops-data")
+    up.add_argument("--api-port", type=int, default=None, help="default 8081")
+    up.add_argument("--syslog-port", type=int, default=None, help="default 1514 (UDP and TCP)")
+    up.add_argument("--nats-port", type=int, default=None, help="embedded NATS port, default 4222")
+    up.add_argument("--ship-id", default=None)
+    up.add_argument("--role", dest="node_role", choices=["ship", "shore"], default=None)
+    up.add_argument("--demo", action="store_true", help="also run a demo ship sending a realistic stream")
+    up.add_argument("--scenario", default="mixed", help="demo scenario")
+    up.add_argument("--speed", type=float, default=1.0, help="demo time compression")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one role (one container each in docker-compose)")
+    serve.add_argument("role", choices=ALL_ROLES)
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (API roles: api port; others: metrics port)")
+    serve.add_argument("--data-dir", type=Path, default=None)
+    serve.add_argument("--syslog-port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
