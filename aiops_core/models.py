@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,9 +38,15 @@ def _is_uuid(value: str) -> str:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 TrackingId = Annotated[str, AfterValidator(_is_uuid)]
+def _lowered(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# Lowercased before the pattern is checked, so "FW-01" is accepted as "fw-01".
 Identifier = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
+    BeforeValidator(_lowered),
 ]
 ShortText = Annotated[str, StringConstraints(max_length=256)]
 MessageText = Annotated[str, StringConstraints(max_length=65536)]

@@ -281,6 +281,25 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
 def _trace_router() -> APIRouter:
     router = APIRouter(prefix="/api/v3", tags=["trace"])
 
+    @router.get("/logs", summary="Search the raw-log archive (newest first)")
+    async def search_logs(
+        runtime: RuntimeDep,
+        _: Viewer,
+        ship_id: Annotated[str | None, Query(max_length=64)] = None,
+        device_id: Annotated[str | None, Query(max_length=64)] = None,
+        level: Annotated[str | None, Query(max_length=16)] = None,
+        contains: Annotated[str | None, Query(max_length=256, description="case-insensitive substring")] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        rows = await runtime.store.query(queries.SEARCH_LOGS, {
+            "ship_id": ship_id or "", "device_id": device_id or "", "level": level or "",
+            "contains": contains or "", "since": _aware(since) or EPOCH, "until": _aware(until) or FAR_FUTURE,
+            "limit": limit,
+        })
+        return {"items": [_jsonable(r) for r in rows]}
+
     @router.get("/trace/{tracking_id}", summary="End-to-end trace of one log")
     async def get_trace(tracking_id: str, runtime: RuntimeDep, _: Viewer) -> dict:
         tracking_id = _uuid(tracking_id, "tracking_id")

@@ -92,3 +92,17 @@ SELECT count() AS n, quantilesExact(0.5, 0.95, 0.99)(insight_path_ms) AS q,
 FROM aiops.incident_insights
 WHERE stored_at >= {since:DateTime64(6, 'UTC')}
 """
+
+SEARCH_LOGS = """
+SELECT toString(tracking_id) AS tracking_id, ship_id, device_id, service, level, message, host, source,
+       timestamp, ingestion_timestamp
+FROM aiops.logs_raw
+WHERE ({ship_id:String} = '' OR ship_id = {ship_id:String})
+  AND ({device_id:String} = '' OR device_id = {device_id:String})
+  AND ({level:String} = '' OR level = {level:String})
+  AND ({contains:String} = '' OR positionCaseInsensitive(message, {contains:String}) > 0)
+  AND ingestion_timestamp >= {since:DateTime64(6, 'UTC')}
+  AND ingestion_timestamp <= {until:DateTime64(6, 'UTC')}
+ORDER BY ingestion_timestamp DESC
+LIMIT {limit:UInt32}
+"""

@@ -175,10 +175,11 @@ class IngestRole:
         """One insert per batch into logs_raw and pipeline_trace; the tables dedup redeliveries."""
         assert self.runtime
         entries: list[LogEntry] = [item.message for item in items]  # type: ignore[misc]
-        await self.runtime.store.insert("logs_raw", queries.LOGS_RAW_COLUMNS, [queries.archive_row(e) for e in entries])
+        # Trace rows first: an archived log that is visible always has its ingest stage.
         await self.runtime.store.insert(
             "pipeline_trace", queries.TRACE_COLUMNS, [row for e in entries for row in queries.trace_rows(e)]
         )
+        await self.runtime.store.insert("logs_raw", queries.LOGS_RAW_COLUMNS, [queries.archive_row(e) for e in entries])
         return [[] for _ in items]
 
     # --- HTTP -------------------------------------------------------------------------------
