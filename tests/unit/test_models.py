@@ -103,3 +103,14 @@ def test_every_contract_has_a_json_schema(tmp_path):
     written = write_schemas(tmp_path)
     assert {p.name for p in written} == {f"{name}.schema.json" for name in CONTRACTS}
     assert LogLevel.ERROR.value == "error"
+
+
+def test_committed_schemas_match_the_models(tmp_path):
+    """docs/schemas is regenerated with the models (`aiops schema`); a stale copy fails here."""
+    from pathlib import Path
+
+    from services.tools.schema import write_schemas
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+    for path in write_schemas(tmp_path):
+        assert (committed / path.name).read_text() == path.read_text(), f"run `aiops schema`: {path.name} is stale"
