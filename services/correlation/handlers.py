@@ -262,7 +262,10 @@ class Correlator:
         if self.watermark is None or at > self.watermark:
             self.watermark = at
         suppressed_by, downgraded_by = self._suppression(anomaly)
-        severity = anomaly.severity.raised(-1) if downgraded_by else anomaly.severity
+        # The detector's own severity: the policy's severity_map is applied once, here, at incident
+        # level (enrichment's escalations of the single anomaly are context, not a second raise).
+        detected = anomaly.original_severity or anomaly.severity
+        severity = detected.raised(-1) if downgraded_by else detected
         text = f"{anomaly.template or ''} {anomaly.message}"
         symptom = is_downstream_symptom(anomaly.incident_type, text)
 

@@ -519,3 +519,16 @@ def test_pending_tracks_what_changed_until_persisted(policy):
     assert not c.pending()
     c.correlate(anomaly("fw-01", "network_issue", 5))
     assert [i.incident_id for i in c.pending().incidents] == [incident.incident_id]
+
+
+def test_severity_map_is_applied_once_not_on_top_of_enrichment(policy):
+    """An anomaly enrichment already raised (original_severity kept) is escalated once, at incident level."""
+    corr = correlator(policy)
+    result = None
+    for i in range(25):
+        a = anomaly("crew-portal-01", IncidentType.AUTH_FAILURE, at=i, severity=Severity.HIGH, template_id="t-ssh")
+        # Enrichment raised medium -> high for many anomalies; correlation must start from medium.
+        a = a.model_copy(update={"original_severity": Severity.MEDIUM})
+        result = corr.correlate(a) or result
+    assert result.incident.anomaly_count == 25
+    assert result.incident.severity == Severity.HIGH
