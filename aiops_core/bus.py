@@ -132,6 +132,8 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         ConsumerSpec(
             "incident-api", "incident-api", "INCIDENTS", (INCIDENTS_CREATED, INCIDENTS_UPDATED, INCIDENTS_ENRICHED)
         ),
+        # Remediation proposals from insights: its own durable so they never delay incident storage.
+        ConsumerSpec("incident-api-remediation", "incident-api", "INCIDENTS", (INCIDENTS_ENRICHED,)),
     )
 }
 

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiops_core import metrics
+from aiops_core import audit, metrics
 from aiops_core.auth import Admin, Operator, Viewer
 from aiops_core.bus import INCIDENTS_CREATED, INCIDENTS_STATUS, Incoming, Outgoing
 from aiops_core.logging import StructuredLogger
@@ -29,6 +29,8 @@ from aiops_core.models import (
 from aiops_core.runtime import Runtime, RuntimeDep
 from services.incident_api import handlers, queries
 from services.incident_api.trace import build_trace
+from services.remediation import routes as remediation_routes
+from services.remediation.app import start_remediation
 
 log = StructuredLogger.get_logger(__name__, service="incident-api")
 
@@ -49,6 +51,7 @@ class IncidentApiRole:
         for row in await runtime.store.query(queries.OPERATOR_STATUSES):
             self.operator_status[row["incident_id"]] = IncidentStatus(row["status"])
         runtime.consume("incident-api", self.store_batch, batch=500)
+        await start_remediation(runtime)
 
     async def stop(self) -> None:
         return None
@@ -111,7 +114,7 @@ class IncidentApiRole:
         return changed
 
     def routers(self) -> list[APIRouter]:
-        return [_incident_router(self), _trace_router(), _token_router()]
+        return [_incident_router(self), _trace_router(), _token_router(), *remediation_routes.routers()]
 
 
 class IncidentIn(BaseModel):
@@ -220,6 +223,8 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
         handlers.add_change(rows, change, stored_at=incident.created_at, started=incident.created_at, operator_status=None)
         await role._write(rows)
         await runtime.bus.publish(Outgoing(INCIDENTS_CREATED, change, f"{incident.incident_id}:1"))
+        await audit.record(runtime.store, who, "incident.create", f"incident:{incident.incident_id}", "ok",
+                           {"title": body.title, "severity": body.severity.value, "device_id": body.device_id})
         return _incident_json(incident, None)
 
     @router.patch("/incidents/{incident_id}", summary="Acknowledge, resolve, suppress or reopen")
@@ -235,7 +240,11 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
                 incident, IncidentStatus(body.status), actor=who.name, comment=body.comment, resolution=body.resolution
             )
         except handlers.InvalidTransition as exc:
+            await audit.record(runtime.store, who, "incident.update", f"incident:{incident_id}", "conflict",
+                               {"status": body.status, "reason": str(exc)})
             raise HTTPException(409, detail=str(exc)) from exc
+        await audit.record(runtime.store, who, "incident.update", f"incident:{incident_id}", "ok",
+                           {"from": incident.status.value, "to": body.status, "comment": body.comment})
         insights = await _insights(runtime, [incident_id])
         return _incident_json(changed, insights.get(incident_id))
 
@@ -324,8 +333,9 @@ def _token_router() -> APIRouter:
     router = APIRouter(prefix="/api/v3", tags=["auth"])
 
     @router.post("/tokens", status_code=201, summary="Create a token (shown once)")
-    async def create_token(body: TokenIn, runtime: RuntimeDep, _: Admin) -> dict[str, str]:
+    async def create_token(body: TokenIn, runtime: RuntimeDep, who: Admin) -> dict[str, str]:
         token = await runtime.services["auth"].create(body.role, body.name)
+        await audit.record(runtime.store, who, "token.create", f"token:{body.name}", "ok", {"role": body.role})
         return {"token": token, "role": body.role, "name": body.name}
 
     @router.get("/whoami", summary="The identity behind the presented token")
