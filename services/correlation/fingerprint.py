@@ -26,8 +26,10 @@ FAMILY_OF: dict[IncidentType, str] = {
     IncidentType.UNKNOWN: "unknown",
 }
 
-# An open incident of these families on a device explains symptoms on the devices behind it.
-ROOT_CAUSE_FAMILIES: frozenset[str] = frozenset({"link", "network"})
+# An open incident of these families on a device explains symptoms on the devices behind it:
+# a link or network fault upstream, or an application whose clients depend on it (the POS
+# terminals behind a failing payment gateway).
+ROOT_CAUSE_FAMILIES: frozenset[str] = frozenset({"link", "network", "app"})
 
 # Symptom types a link or network fault upstream plausibly causes on a downstream device, and for
 # each the text (template or message) it must show; None means every anomaly of the type.

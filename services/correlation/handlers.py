@@ -314,7 +314,43 @@ class Correlator:
                 return incident, "fingerprint", ()
             # Out of its window or too old: it stops absorbing and a new incident opens.
             self._unindex(incident)
+        # An untyped anomaly (a severity or new-template verdict) on a device that already has an
+        # open incident is more of that incident; a typed one names an untyped incident's type.
+        if anomaly.incident_type == IncidentType.UNKNOWN:
+            found = self._open_incident_rooted_at(ship, device, at)
+            if found is not None:
+                return found, "fingerprint", ()
+        else:
+            untyped = self._open_incident_rooted_at(ship, device, at, family="unknown")
+            if untyped is not None:
+                self._name_type(untyped, anomaly)
+                return untyped, "fingerprint", ()
         return None, "created", ()
+
+    def _open_incident_rooted_at(
+        self, ship: str, device: str, at: datetime, family: str | None = None
+    ) -> IncidentState | None:
+        candidates = [
+            self.incidents[i]
+            for i in self._by_root.get((ship, device), ())
+            if not self.incidents[i].storm
+            and self.incidents[i].status != IncidentStatus.RESOLVED
+            and (family is None or family_of(self.incidents[i].incident_type) == family)
+            and self.absorbs(self.incidents[i], at)
+        ]
+        return max(candidates, key=lambda i: (i.last_seen, i.incident_id)) if candidates else None
+
+    def _name_type(self, incident: IncidentState, anomaly: EnrichedAnomaly) -> None:
+        """An incident opened by untyped anomalies takes the type of the first typed one."""
+        self._unindex(incident)
+        incident.incident_type = anomaly.incident_type
+        incident.fingerprint = fingerprint_of(incident.ship_id, anomaly.incident_type, incident.root_cause_device)
+        self._index(incident)
+        self._event(
+            incident, anomaly.detected_at, "typed",
+            f"incident type set to {anomaly.incident_type.value} by {anomaly.detector} on {anomaly.device_id}",
+            anomaly,
+        )
 
     def _root_cause_incident(self, ship: str, device: str, at: datetime) -> IncidentState | None:
         candidates = [

@@ -38,6 +38,8 @@ DEVICES = [
     Device(SHIP, "pos-gw-01", kind="pos", upstream=("fw-01",)),
     Device(SHIP, "res-app-01", kind="reservations", upstream=("fw-01",)),
     Device(SHIP, "crew-portal-01", kind="app_server", upstream=("fw-01",)),
+    Device(SHIP, "pos-term-01", kind="pos", upstream=("pos-gw-01",)),
+    Device(SHIP, "pos-term-02", kind="pos", upstream=("pos-gw-01",)),
 ]
 
 
@@ -532,3 +534,45 @@ def test_severity_map_is_applied_once_not_on_top_of_enrichment(policy):
         result = corr.correlate(a) or result
     assert result.incident.anomaly_count == 25
     assert result.incident.severity == Severity.HIGH
+
+
+def test_untyped_anomaly_joins_the_devices_open_incident(policy):
+    """A severity/new-template verdict (type unknown) on a device with an open incident is more of it."""
+    corr = correlator(policy)
+    first = corr.correlate(anomaly("core-rtr-01", IncidentType.NETWORK_ISSUE, at=0, message="BGP neighbor down"))
+    joined = corr.correlate(anomaly("core-rtr-01", IncidentType.UNKNOWN, at=5, message="%SYS-3-CPUHOG task ran 2000 ms"))
+    assert joined.incident.incident_id == first.incident.incident_id
+    assert joined.incident.incident_type == IncidentType.NETWORK_ISSUE
+    assert joined.incident.anomaly_count == 2
+
+
+def test_typed_anomaly_names_an_untyped_incident(policy):
+    """Untyped anomalies first, then a typed one on the same device: one incident, with that type."""
+    corr = correlator(policy)
+    first = corr.correlate(anomaly("res-app-01", IncidentType.UNKNOWN, at=0, message="worker exited with code 137"))
+    typed = corr.correlate(anomaly("res-app-01", IncidentType.RESOURCE_PRESSURE, at=3, message="Out of memory: Killed process"))
+    assert typed.incident.incident_id == first.incident.incident_id
+    assert typed.incident.incident_type == IncidentType.RESOURCE_PRESSURE
+    assert typed.incident.fingerprint == fingerprint_of(SHIP, IncidentType.RESOURCE_PRESSURE, "res-app-01")
+    later = corr.correlate(anomaly("res-app-01", IncidentType.RESOURCE_PRESSURE, at=6, message="Out of memory again"))
+    assert later.incident.incident_id == first.incident.incident_id
+
+
+def test_clients_of_a_failing_application_join_its_incident(policy):
+    """POS terminals reporting offline behind a failing payment gateway are symptoms of its incident."""
+    corr = correlator(policy)
+    gateway = corr.correlate(anomaly("pos-gw-01", IncidentType.APP_DEGRADATION, at=0, message="payment processor unreachable"))
+    t1 = corr.correlate(anomaly("pos-term-01", IncidentType.APP_DEGRADATION, at=4, message="terminal offline: gateway timeout"))
+    t2 = corr.correlate(anomaly("pos-term-02", IncidentType.APP_DEGRADATION, at=6, message="terminal offline"))
+    assert t1.incident.incident_id == t2.incident.incident_id == gateway.incident.incident_id
+    assert t2.incident.root_cause_device == "pos-gw-01"
+    assert set(t2.incident.affected_devices) >= {"pos-gw-01", "pos-term-01", "pos-term-02"}
+
+
+def test_terminal_symptoms_first_are_rerooted_to_the_gateway(policy):
+    """Terminals report before the gateway does: the incident is re-rooted to the gateway."""
+    corr = correlator(policy)
+    t1 = corr.correlate(anomaly("pos-term-01", IncidentType.APP_DEGRADATION, at=0, message="terminal offline: gateway timeout"))
+    gateway = corr.correlate(anomaly("pos-gw-01", IncidentType.APP_DEGRADATION, at=5, message="payment processor unreachable"))
+    assert gateway.incident.incident_id == t1.incident.incident_id
+    assert gateway.incident.root_cause_device == "pos-gw-01"
