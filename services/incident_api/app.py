@@ -28,6 +28,7 @@ from aiops_core.models import (
 )
 from aiops_core.runtime import Runtime, RuntimeDep
 from services.incident_api import handlers, queries
+from services.incident_api.console import console_router
 from services.incident_api.trace import build_trace
 from services.remediation import routes as remediation_routes
 from services.remediation.app import start_remediation
@@ -114,7 +115,7 @@ class IncidentApiRole:
         return changed
 
     def routers(self) -> list[APIRouter]:
-        return [_incident_router(self), _trace_router(), _token_router(), *remediation_routes.routers()]
+        return [_incident_router(self), _trace_router(), _token_router(), *remediation_routes.routers(), console_router()]
 
 
 class IncidentIn(BaseModel):
