@@ -32,6 +32,7 @@ from services.incident_api.console import console_router
 from services.incident_api.trace import build_trace
 from services.remediation import routes as remediation_routes
 from services.remediation.app import start_remediation
+from services.shore_sync.app import start_shore_sync
 
 log = StructuredLogger.get_logger(__name__, service="incident-api")
 
@@ -53,6 +54,7 @@ class IncidentApiRole:
             self.operator_status[row["incident_id"]] = IncidentStatus(row["status"])
         runtime.consume("incident-api", self.store_batch, batch=500)
         await start_remediation(runtime)
+        await start_shore_sync(runtime, self._write, self.operator_status)
 
     async def stop(self) -> None:
         return None
@@ -156,7 +158,7 @@ async def _insights(runtime: Runtime, ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
     rows = await runtime.store.query(queries.LATEST_INSIGHTS, {"ids": ids})
-    return {row["incident_id"]: row["insight"] for row in rows}
+    return {row["id"]: row["insight"] for row in rows}
 
 
 def _uuid(value: str, field: str) -> str:

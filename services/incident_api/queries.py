@@ -39,7 +39,7 @@ LIMIT 1
 """
 
 LATEST_INSIGHTS = """
-SELECT toString(incident_id) AS incident_id, argMax(insight, generated_at) AS insight
+SELECT toString(incident_id) AS id, argMax(insight, generated_at) AS insight
 FROM aiops.incident_insights
 WHERE incident_id IN {ids:Array(UUID)}
 GROUP BY incident_id

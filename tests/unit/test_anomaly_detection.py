@@ -102,7 +102,7 @@ def feed(analyzer: MetricAnalyzer, metric: str, values, *, device: str, start: d
 @pytest.mark.parametrize(
     ("message", "pattern", "incident_type", "severity"),
     [
-        ("RX carrier lost on demodulator 1, Es/No 0.0 dB", "vsat-carrier-lost", IncidentType.COMMS_OUTAGE, Severity.CRITICAL),
+        ("RX carrier lost on demodulator 1, Es/No 0.0 dB", "vsat-carrier-lost", IncidentType.LINK_DEGRADATION, Severity.CRITICAL),
         ("%LINK-3-UPDOWN: Interface GigabitEthernet1/0/24, changed state to down", "interface-down",
          IncidentType.NETWORK_ISSUE, Severity.MEDIUM),
         ('date=2024-06-01 time=08:00:00 devname="FGT-01" logid="0100022010" type="event" subtype="system" '

@@ -357,8 +357,10 @@ async def test_dry_run_records_the_command_it_would_run_and_changes_nothing(poli
 
 
 def test_argv_values_stay_single_arguments_whatever_they_contain(policy):
-    """Substitution never splits or interprets a value: there is no shell."""
-    action = approved(policy, "throttle_guest_wifi", "wlc-01", params={"ssid": "Guest $(reboot)", "rate_kbps": 512})
+    """Substitution never splits or interprets a value: there is no shell (defence in depth behind
+    the parameter patterns, so the value here bypasses them)."""
+    action = approved(policy, "throttle_guest_wifi", "wlc-01", params={"ssid": "Guest", "rate_kbps": 512})
+    action = action.model_copy(update={"parameters": {"ssid": "Guest $(reboot)", "rate_kbps": 512}})
     argv = render_argv(("echo", "{ssid}", "{device_id}", "{rate_kbps}"), action)
     assert argv == ["echo", "Guest $(reboot)", "wlc-01", "512"]
 
@@ -453,3 +455,10 @@ async def test_http_hook_that_cannot_be_reached_is_a_failed_run(policy):
         action, policy.actions["rotate_logs"], None)
     assert not outcome.ok and outcome.text.startswith(f"POST {url} failed")
 
+
+
+def test_an_ssid_cannot_smuggle_extra_variables(policy):
+    """The ssid pattern refuses spaces and '=', so it cannot add key=value pairs to ansible's extra-vars."""
+    with pytest.raises(Refused) as refused:
+        propose(policy, "throttle_guest_wifi", "wlc-01", params={"ssid": "x rate_kbps=1", "rate_kbps": 512})
+    assert refused.value.status == 422 and "ssid" in str(refused.value)
