@@ -91,7 +91,7 @@ class LlmEnricherRole:
         else:
             metrics.LLM_UP.set(0)
         log.info(
-            "llm_enricher_starting", runbooks=len(self.runbooks), cached_insights=len(self.cache),
+            "llm_enricher_starting", runbooks=len(self.runbooks), cached_insights=self.cache.size,
             llm=settings.ollama_url if self.client else None, model=policy.llm.model if self.client else None,
         )
         runtime.spawn(self._prepare_index(), "llm-enricher:index")
@@ -199,7 +199,7 @@ class LlmEnricherRole:
         self._pending = []
 
     async def _explain(self, change: IncidentChange) -> Outgoing:
-        assert self.runtime and self.cache
+        assert self.runtime is not None and self.cache is not None
         incident = change.incident
         with tracking(change.trigger.tracking_id if change.trigger else None):
             started = utc_now()
@@ -255,7 +255,7 @@ class LlmEnricherRole:
         return Retrieval(hits, [])
 
     async def _semantic(self, incident: Incident, kind: str | None) -> Retrieval:
-        assert self.runtime and self.index
+        assert self.runtime is not None and self.index is not None
         rag = self.runtime.policy.llm.rag
         [vector] = await self.embedder.encode([incident_text(incident, kind)])
         found = await self.index.search_runbooks(vector, rag.top_k, rag.min_similarity)

@@ -56,7 +56,9 @@ class InsightCache:
         self.max_entries = max_entries
         self._memory: OrderedDict[str, tuple[Insight, datetime]] = OrderedDict()
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Entries in the in-memory front."""
         return len(self._memory)
 
     async def warm(self, now: datetime) -> int:
@@ -65,7 +67,7 @@ class InsightCache:
             return 0
         rows = await self.store.query(queries.WARM_CACHE, {"now": now, "limit": self.max_entries})
         for row in reversed(rows):
-            self._remember(row["signature"], Insight.model_validate_json(row["insight"]), row["expires_at"])
+            self._remember(row["signature"], Insight.model_validate_json(row["insight"]), row["valid_until"])
         return len(rows)
 
     async def get(self, signature: str, now: datetime) -> Insight | None:
@@ -88,7 +90,7 @@ class InsightCache:
         if not rows:
             return None
         insight = Insight.model_validate_json(rows[0]["insight"])
-        self._remember(signature, insight, rows[0]["expires_at"])
+        self._remember(signature, insight, rows[0]["valid_until"])
         return insight
 
     async def put(self, signature: str, insight: Insight, now: datetime) -> None:

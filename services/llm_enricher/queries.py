@@ -6,7 +6,7 @@ CACHE_COLUMNS = ["signature", "insight", "model", "created_at", "expires_at"]
 
 # The newest unexpired entries, to warm the in-memory front at start.
 WARM_CACHE = """
-SELECT signature, argMax(insight, created_at) AS insight, max(expires_at) AS expires_at
+SELECT signature, argMax(insight, created_at) AS insight, max(expires_at) AS valid_until
 FROM aiops.llm_cache
 WHERE expires_at > {now:DateTime64(3, 'UTC')}
 GROUP BY signature
@@ -15,7 +15,7 @@ LIMIT {limit:UInt32}
 """
 
 GET_CACHE = """
-SELECT argMax(insight, created_at) AS insight, max(expires_at) AS expires_at
+SELECT argMax(insight, created_at) AS insight, max(expires_at) AS valid_until
 FROM aiops.llm_cache
 WHERE signature = {signature:String} AND expires_at > {now:DateTime64(3, 'UTC')}
 GROUP BY signature

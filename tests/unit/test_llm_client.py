@@ -197,7 +197,7 @@ async def explain_with(scheduler, incident, *, cache=None):
 
     now = utc_now()
     return await explain(
-        incident, "vsat_modem", retrieval(), cache=cache if cache is not None else InsightCache(None, 3600), llm=scheduler,
+        incident, "vsat_modem", retrieval(), cache=cache or InsightCache(None, 3600), llm=scheduler,
         clock=utc_now, started=now, deadline=now + timedelta(seconds=4.5), llm_wait_seconds=3.0,
         privacy=policy().privacy,
     )

@@ -185,7 +185,7 @@ async def test_fallback_is_not_cached():
     now = utc_now()
     await handlers.explain(make_incident(), "vsat_modem", rain_retrieval(), cache=cache, llm=CountingLlm(),
                            clock=utc_now, started=now, deadline=now + timedelta(seconds=4), llm_wait_seconds=3)
-    assert len(cache) == 0
+    assert cache.size == 0
 
 
 # --- the fallback insight ---------------------------------------------------------------------

@@ -1,0 +1,158 @@
+"""Retrieval with the real all-MiniLM-L6-v2 embeddings and a real local Qdrant in a temp dir."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+import pytest
+
+from aiops_core.models import IncidentStatus, IncidentType, Severity, TimelineEvent, utc_now
+from services.llm_enricher.embeddings import DIMENSIONS, shared_embedder
+from services.llm_enricher.handlers import resolution_of
+from services.llm_enricher.knowledge import load_runbooks
+from services.llm_enricher.rag import IndexLocked, KnowledgeIndex, incident_text, passages_of
+from tests.insight_support import make_incident, policy, runbooks
+
+pytestmark = pytest.mark.integration
+
+
+@lru_cache(maxsize=1)
+def passage_vectors() -> tuple:
+    """The knowledge base's passage embeddings, computed once for the module (seconds of CPU)."""
+    return tuple(shared_embedder().encode_sync([p.text for p in passages_of(list(runbooks()))]))
+
+
+def fresh_index(path) -> KnowledgeIndex:
+    index = KnowledgeIndex(policy().llm.rag, path=path)
+    index.run_sync(index.ensure_collections_sync)
+    index.run_sync(index.index_runbooks_sync, list(runbooks()), passage_vectors())
+    return index
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    """A local index with the knowledge base's runbooks in it, shared by the read-only tests."""
+    return fresh_index(tmp_path_factory.mktemp("rag") / "qdrant")
+
+
+def search(index: KnowledgeIndex, text: str) -> list[tuple[str, float]]:
+    rag = policy().llm.rag
+    [vector] = shared_embedder().encode_sync([text])
+    return index.run_sync(index.search_runbooks_sync, vector, rag.top_k, rag.min_similarity)
+
+
+def test_rain_fade_incident_retrieves_the_rain_fade_runbook_first(index):
+    """A rain-fade incident as the platform writes it ranks rb-vsat-rain-fade first, above the similarity floor."""
+    incident = make_incident()
+    hits = search(index, incident_text(incident, "vsat_modem"))
+    assert hits[0][0] == "rb-vsat-rain-fade"
+    assert hits[0][1] >= policy().llm.rag.min_similarity
+    assert len(hits) <= policy().llm.rag.top_k
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("auth_failure on srv-app-01: sshd Failed password for invalid user oracle from 10.30.4.17, 900 times in 2 min", "rb-ssh-brute-force"),
+    ("network_issue on dhcp-01: dhcp_pool_pct 100 on the guest scope, DHCPDISCOVER no free leases", "rb-dhcp-pool-exhaustion"),
+    ("resource_pressure on fw-01: fw_sessions_pct 98, conserve mode, new sessions dropped", "rb-firewall-session-exhaustion"),
+])
+def test_other_incident_kinds_find_their_runbook(index, text, expected):
+    """Retrieval is not tuned to one example: other faults find their own runbook first."""
+    assert search(index, text)[0][0] == expected
+
+
+def test_unrelated_text_retrieves_nothing(index):
+    """Text unrelated to ship IT stays below the similarity floor."""
+    assert search(index, "the chef's tomato soup recipe needs more basil and a pinch of sugar") == []
+
+
+def test_indexing_is_idempotent_and_follows_runbook_changes(tmp_path):
+    """Re-indexing the same runbooks keeps one point per passage; the knowledge hash tells when
+    a runbook changed."""
+    index = fresh_index(tmp_path / "qdrant")
+    loaded = list(runbooks())
+    count = index.client.count(index.runbooks_collection).count
+    assert count == len(passages_of(loaded))
+    assert not index.run_sync(index.needs_runbook_index_sync, loaded)
+    index.run_sync(index.index_runbooks_sync, loaded, passage_vectors())
+    assert index.client.count(index.runbooks_collection).count == count
+
+    changed_dir = tmp_path / "kb"
+    (changed_dir / "runbooks").mkdir(parents=True)
+    for rb in loaded[:3]:
+        (changed_dir / "runbooks" / rb.path.name).write_text(rb.path.read_text() + "\nEdited.\n")
+    fewer, problems = load_runbooks(changed_dir)
+    assert not problems
+    assert index.run_sync(index.needs_runbook_index_sync, fewer)
+    vectors = shared_embedder().encode_sync([p.text for p in passages_of(fewer)])
+    index.run_sync(index.index_runbooks_sync, fewer, vectors)
+    # Runbooks that were removed from the knowledge base leave the index.
+    assert index.client.count(index.runbooks_collection).count == len(passages_of(fewer))
+
+
+def test_resolved_incident_is_retrieved_with_its_resolution(tmp_path):
+    """A resolved incident upserted with its resolution is found for a similar new incident,
+    not for an unrelated one, and never as similar to itself."""
+    index = fresh_index(tmp_path / "qdrant")
+    embedder = shared_embedder()
+    rag = policy().llm.rag
+    now = utc_now()
+    event = TimelineEvent(at=now, kind="status",
+                          summary="alice set status open → resolved (resolution: failed over to Starlink until the squall passed)")
+    past = make_incident(updated_at=now - timedelta(days=3), timeline=[event]).model_copy(
+        update={"status": IncidentStatus.RESOLVED})
+    [vector] = embedder.encode_sync([incident_text(past, "vsat_modem")])
+    index.run_sync(index.upsert_incident_sync, past, "vsat_modem", resolution_of(past), vector)
+    # Upserting again (a redelivered status change) keeps one point.
+    index.run_sync(index.upsert_incident_sync, past, "vsat_modem", resolution_of(past), vector)
+    assert index.client.count(index.incidents_collection).count == 1
+
+    new = make_incident(title="VSAT SNR dropping during heavy rain")
+    [query] = embedder.encode_sync([incident_text(new, "vsat_modem")])
+    similar = index.run_sync(index.search_incidents_sync, query, rag.top_k, rag.min_similarity, new.incident_id)
+    assert [s.incident_id for s in similar] == [past.incident_id]
+    assert similar[0].resolution == "failed over to Starlink until the squall passed"
+
+    assert index.run_sync(index.search_incidents_sync, vector, rag.top_k, rag.min_similarity, past.incident_id) == []
+
+    unrelated = make_incident(incident_type=IncidentType.AUTH_FAILURE, severity=Severity.HIGH, device="srv-app-01",
+                              title="SSH brute force from the crew VLAN",
+                              evidence=[{"device_id": "srv-app-01", "message": "Failed password for invalid user admin"}],
+                              ).model_copy(update={"root_cause_reason": "1400 failed logins from 10.30.4.17 in 5 minutes"})
+    [other] = embedder.encode_sync([incident_text(unrelated, "server")])
+    assert index.run_sync(index.search_incidents_sync, other, rag.top_k, rag.min_similarity, None) == []
+
+
+def test_collections_are_384d_cosine_and_creation_is_idempotent(index):
+    """Both collections exist with 384-d cosine vectors; ensuring them again creates nothing."""
+    for name in (index.runbooks_collection, index.incidents_collection):
+        params = index.client.get_collection(name).config.params.vectors
+        assert params.size == DIMENSIONS and params.distance.value == "Cosine"
+    assert index.run_sync(index.ensure_collections_sync) == []
+
+
+def test_local_directory_is_opened_once_per_process(tmp_path):
+    """A second index on the same directory shares the open client (local Qdrant locks it)."""
+    first = KnowledgeIndex(policy().llm.rag, path=tmp_path / "qdrant")
+    again = KnowledgeIndex(policy().llm.rag, path=tmp_path / "qdrant")
+    assert again.client is first.client
+
+
+def test_directory_held_by_another_process_is_reported(tmp_path):
+    """A local Qdrant directory locked by another process raises IndexLocked with a clear message."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "held"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from qdrant_client import QdrantClient; "
+        f"c = QdrantClient(path={str(path)!r}); print('ready', flush=True); time.sleep(60)"
+    )], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(IndexLocked, match="running `aiops up` node"):
+            KnowledgeIndex(policy().llm.rag, path=path)
+    finally:
+        holder.kill()
+        holder.wait()
