@@ -36,15 +36,19 @@ ROOT_CAUSE_FAMILIES: frozenset[str] = frozenset({"link", "network", "app"})
 # An application anomaly joins an upstream link incident only when it reads like lost
 # connectivity: an expired certificate or a full disk behind the modem is its own incident, and
 # auth failures or security alerts never join (a brute force is not a satellite problem).
+_LOST_CONNECTIVITY = re.compile(
+    r"time[sd]?[ -]?out|unreachable|unavailable|offline|no route|host down"
+    r"|connection (?:refused|reset|lost|closed|failed)|(?:cannot|could not|unable to) connect",
+    re.IGNORECASE,
+)
 DOWNSTREAM_SYMPTOMS: dict[IncidentType, re.Pattern[str] | None] = {
     IncidentType.LINK_DEGRADATION: None,
     IncidentType.COMMS_OUTAGE: None,
     IncidentType.NETWORK_ISSUE: None,
-    IncidentType.APP_DEGRADATION: re.compile(
-        r"time[sd]?[ -]?out|unreachable|unavailable|offline|no route|host down"
-        r"|connection (?:refused|reset|lost|closed|failed)|(?:cannot|could not|unable to) connect",
-        re.IGNORECASE,
-    ),
+    IncidentType.APP_DEGRADATION: _LOST_CONNECTIVITY,
+    # An untyped error (syslog severity, new template) that reads like lost connectivity behind a
+    # failing link is a symptom of it too.
+    IncidentType.UNKNOWN: _LOST_CONNECTIVITY,
 }
 
 # Inside one family the more severe reading names the incident: a link that degrades and then

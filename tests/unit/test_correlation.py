@@ -576,3 +576,13 @@ def test_terminal_symptoms_first_are_rerooted_to_the_gateway(policy):
     gateway = corr.correlate(anomaly("pos-gw-01", IncidentType.APP_DEGRADATION, at=5, message="payment processor unreachable"))
     assert gateway.incident.incident_id == t1.incident.incident_id
     assert gateway.incident.root_cause_device == "pos-gw-01"
+
+
+def test_untyped_connectivity_error_behind_a_failing_link_joins_it(policy):
+    """An untyped 'peer unreachable' error on the firewall behind a failing modem joins the link incident."""
+    corr = correlator(policy)
+    link = corr.correlate(anomaly("vsat-modem-01", IncidentType.LINK_DEGRADATION, at=0, message="RX carrier lost"))
+    fw = corr.correlate(anomaly("fw-01", IncidentType.UNKNOWN, at=3, message="IPsec peer 198.51.100.1 unreachable"))
+    assert fw.incident.incident_id == link.incident.incident_id
+    untyped_other = corr.correlate(anomaly("fw-01", IncidentType.UNKNOWN, at=4, message="fan speed sensor read error"))
+    assert untyped_other.incident.incident_id != link.incident.incident_id
