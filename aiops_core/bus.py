@@ -26,9 +26,11 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    ExternalStream,
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    StreamSource,
 )
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
@@ -61,6 +63,12 @@ INCIDENTS_ENRICHED = "incidents.enriched"
 INCIDENTS_STATUS = "incidents.status"
 ACTIONS_PREFIX = "actions"
 DLQ_PREFIX = "dlq"
+# Ship to shore: what a ship lets leave (redacted), `<prefix>.<ship token>`; see services/shore_sync.
+SHORE_PREFIX = "shore"
+SHORE_INCIDENTS = "shore.incidents"
+SHORE_INSIGHTS = "shore.insights"
+# The shore hub's stream that sources every ship's SHORE_OUTBOX across the leaf-node link.
+FLEET_STREAM = "FLEET"
 
 SUBJECT_MODELS: dict[str, type[BaseModel]] = {
     LOGS_RAW: LogEntry,
@@ -77,6 +85,10 @@ SUBJECT_MODELS: dict[str, type[BaseModel]] = {
 def model_for(subject: str) -> type[BaseModel]:
     if subject.startswith(ACTIONS_PREFIX + "."):
         return RemediationAction
+    if subject.startswith(SHORE_INCIDENTS + "."):
+        return IncidentChange
+    if subject.startswith(SHORE_INSIGHTS + "."):
+        return EnrichedIncident
     return SUBJECT_MODELS[subject]
 
 
@@ -104,7 +116,17 @@ STREAMS: tuple[StreamSpec, ...] = (
     ),
     StreamSpec("ACTIONS", (ACTIONS_PREFIX + ".>",), 90 * 24 * 3600, 256 * 1024**2),
     StreamSpec("DLQ", (DLQ_PREFIX + ".>",), 30 * 24 * 3600, 512 * 1024**2),
+    # What waits on board for the shore while the satellite link is down: these limits are how
+    # long an outage the ship rides out without the shore missing anything (docs/RELIABILITY.md).
+    StreamSpec("SHORE_OUTBOX", (SHORE_PREFIX + ".>",), 30 * 24 * 3600, 1 * 1024**3),
 )
+# On the shore hub only; the source positions live in the stream, so a shore restart resumes.
+FLEET_SPEC = StreamSpec(FLEET_STREAM, (), 90 * 24 * 3600, 20 * 1024**3)
+
+
+def ship_token(ship_id: str) -> str:
+    """A ship id as one subject token and JetStream domain name (neither may contain a dot)."""
+    return ship_id.replace(".", "_")
 
 
 @dataclass(frozen=True)
@@ -134,6 +156,13 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         ),
         # Remediation proposals from insights: its own durable so they never delay incident storage.
         ConsumerSpec("incident-api-remediation", "incident-api", "INCIDENTS", (INCIDENTS_ENRICHED,)),
+        # Ship: redacts incident changes and insights into SHORE_OUTBOX, which the shore sources.
+        ConsumerSpec(
+            "shore-outbox", "incident-api", "INCIDENTS",
+            (INCIDENTS_CREATED, INCIDENTS_UPDATED, INCIDENTS_ENRICHED, INCIDENTS_STATUS),
+        ),
+        # Shore: stores every ship's incidents from FLEET (declared only on a hub).
+        ConsumerSpec("fleet", "incident-api", FLEET_STREAM, (SHORE_PREFIX + ".>",)),
     )
 }
 
@@ -230,25 +259,25 @@ class Bus:
             await self.nc.close()
         metrics.NATS_UP.set(0)
 
-    async def ensure_topology(self, max_deliver: int, ack_wait_seconds: float) -> None:
-        """Declares every stream and durable consumer; safe to call from every role at start."""
-        for spec in STREAMS:
-            config = StreamConfig(
-                name=spec.name,
-                subjects=list(spec.subjects),
-                retention=RetentionPolicy.LIMITS,
-                storage=StorageType.FILE,
-                discard=DiscardPolicy.OLD,
-                max_age=spec.max_age_seconds,
-                max_bytes=spec.max_bytes,
-                duplicate_window=DUPLICATE_WINDOW_SECONDS,
-            )
+    async def ensure_topology(
+        self, max_deliver: int, ack_wait_seconds: float, *, fleet_ships: Sequence[str] | None = None
+    ) -> None:
+        """Declares every stream and durable consumer; safe to call from every role at start.
+
+        `fleet_ships` (a shore hub only) declares FLEET sourcing each ship's SHORE_OUTBOX from the
+        ship's JetStream domain across the leaf-node link."""
+        configs = [stream_config(spec) for spec in STREAMS]
+        if fleet_ships is not None:
+            configs.append(fleet_stream_config(fleet_ships))
+        for config in configs:
             try:
-                await self.js.stream_info(spec.name)
+                await self.js.stream_info(config.name)
                 await self.js.update_stream(config)
             except NotFoundError:
                 await self.js.add_stream(config)
         for spec in CONSUMERS.values():
+            if spec.stream == FLEET_STREAM and fleet_ships is None:
+                continue
             await self.js.add_consumer(spec.stream, consumer_config(spec, max_deliver, ack_wait_seconds))
 
     async def publish(self, out: Outgoing) -> None:
@@ -401,6 +430,30 @@ class Bus:
     async def consumer_lag(self, durable: str) -> tuple[int, int]:
         info = await self.js.consumer_info(CONSUMERS[durable].stream, durable)
         return info.num_pending or 0, info.num_ack_pending or 0
+
+
+def stream_config(spec: StreamSpec) -> StreamConfig:
+    return StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects) or None,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=spec.max_age_seconds,
+        max_bytes=spec.max_bytes,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+    )
+
+
+def fleet_stream_config(ship_ids: Sequence[str]) -> StreamConfig:
+    """FLEET sources each ship's SHORE_OUTBOX through `$JS.<ship>.API`: JetStream keeps the
+    position per source and resumes after a link outage without gaps or duplicates."""
+    config = stream_config(FLEET_SPEC)
+    config.sources = [
+        StreamSource(name="SHORE_OUTBOX", external=ExternalStream(api=f"$JS.{ship_token(ship)}.API"))
+        for ship in sorted(set(ship_ids))
+    ]
+    return config
 
 
 def consumer_config(spec: ConsumerSpec, max_deliver: int, ack_wait_seconds: float) -> ConsumerConfig:

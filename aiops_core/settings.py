@@ -50,9 +50,24 @@ class Settings(BaseSettings):
     bus_ack_wait_seconds: float = 30.0
     archive_enabled: bool = Field(True, description="The ingest role archives logs.raw to logs_raw.")
 
+    # Ship to shore over a NATS leaf-node link (docs/RELIABILITY.md, "Ship to shore").
+    shore_leaf_url: str | None = Field(
+        None, description="Ship: the shore hub's leafnode URL, e.g. nats://shore.example:7422; unset: no sync."
+    )
+    leafnode_host: str = Field("0.0.0.0", description="Shore: the address ships' leaf nodes connect to.")
+    leafnode_port: int = Field(7422, description="Shore: the port ships' leaf nodes connect to.")
+    fleet_ships: str = Field("", description="Shore: comma-separated ship ids whose outbox the hub sources.")
+
     fault_injection_delay_ms: float = Field(
         0.0, description="Adds this delay to each fast-path stage (for SLO alert drills only)."
     )
+
+    @property
+    def is_shore(self) -> bool:
+        return self.node_role == "shore"
+
+    def fleet_ship_ids(self) -> list[str]:
+        return [ship.strip().lower() for ship in self.fleet_ships.split(",") if ship.strip()]
 
     def store_dsn(self) -> str:
         return self.clickhouse_dsn or f"chdb:///{(self.data_dir / 'clickhouse').resolve()}"

@@ -22,6 +22,7 @@ from aiops_core.policy import load_policy
 from aiops_core.runtime import Role, Runtime, build_app, watch_consumer_lag
 from aiops_core.settings import Settings
 from aiops_core.store import Store
+from services.shore_sync.leaf import SHORE_ROLES, jetstream_domain, leafnode_config
 
 log = StructuredLogger.get_logger(__name__, service="node")
 
@@ -96,7 +97,10 @@ async def run_node(
     nats_server: NatsServer | None = None
     nats_url = settings.nats_url
     if not nats_url:
-        nats_server = NatsServer(store_dir=(settings.data_dir / "nats").resolve(), port=settings.nats_port)
+        nats_server = NatsServer(
+            store_dir=(settings.data_dir / "nats").resolve(), port=settings.nats_port,
+            domain=jetstream_domain(settings), extra_config=leafnode_config(settings),
+        )
         await asyncio.to_thread(nats_server.start)
         nats_url = nats_server.url
 
@@ -114,11 +118,20 @@ async def run_node(
         await tokens.ensure_bootstrap_admin(settings.data_dir)
         policy = load_policy(settings.policies_dir, settings.ship_id)
         bus = await Bus.connect(nats_url, role="node")
-        await bus.ensure_topology(settings.bus_max_deliver, settings.bus_ack_wait_seconds)
+        await bus.ensure_topology(
+            settings.bus_max_deliver, settings.bus_ack_wait_seconds,
+            fleet_ships=settings.fleet_ship_ids() if settings.is_shore else None,
+        )
         runtime = Runtime(settings=settings, policy=policy, bus=bus, store=store, stop=stop)
         runtime.services["auth"] = tokens
         runtime.spawn(_reload_tokens(runtime, tokens), "tokens-reload")
         factories = role_factories()
+        if settings.is_shore:
+            skipped = [name for name in role_names if name not in SHORE_ROLES]
+            role_names = [name for name in role_names if name in SHORE_ROLES]
+            if not role_names:
+                raise SystemExit(f"a shore hub runs only {', '.join(SHORE_ROLES)}; not {', '.join(skipped)}")
+            log.info("shore_hub_roles", roles=role_names, skipped=skipped)
         unknown = [name for name in role_names if name not in factories]
         if unknown:
             raise SystemExit(f"unknown role(s): {', '.join(unknown)}; known: {', '.join(factories)}")

@@ -1,0 +1,62 @@
+"""Ship-to-shore wiring, started by the incident-api role: on a ship, the outbox forwarder
+(INCIDENTS → redacted → SHORE_OUTBOX); on a shore hub, the fleet consumer (FLEET → the hub's store).
+The transfer between the two is JetStream sourcing over the leaf-node link, not code here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiops_core import metrics
+from aiops_core.bus import Incoming, Outgoing, Rejected, per_message
+from aiops_core.logging import StructuredLogger
+from aiops_core.models import IncidentStatus, utc_now
+from aiops_core.policy import PrivacyPolicy
+from aiops_core.runtime import Runtime
+from services.incident_api.handlers import Rows
+from services.shore_sync import handlers
+
+log = StructuredLogger.get_logger(__name__, service="shore-sync")
+
+WriteRows = Callable[[Rows], Awaitable[None]]
+
+
+async def start_shore_sync(runtime: Runtime, write: WriteRows, operator_status: dict[str, IncidentStatus]) -> None:
+    """Spawns the consumer this node's side of the sync needs; `write` and `operator_status` are
+    the incident-api's, so the hub stores incidents exactly as a ship does."""
+    settings = runtime.settings
+    if settings.is_shore:
+        runtime.consume("fleet", fleet_writer(write, operator_status), batch=500)
+        log.info("fleet_sync_started", ships=settings.fleet_ship_ids())
+    else:
+        runtime.consume("shore-outbox", outbox_forwarder(runtime.policy.privacy))
+        log.info("shore_outbox_started", shore=settings.shore_leaf_url,
+                 incidents=runtime.policy.privacy.shore_sync.incidents)
+
+
+def outbox_forwarder(privacy: PrivacyPolicy):
+    async def forward(item: Incoming) -> Sequence[Outgoing]:
+        started = utc_now()
+        out = handlers.outbox_message(item.message, privacy, started=started)
+        metrics.STAGE_LATENCY.labels(handlers.OUTBOX_STAGE).observe((utc_now() - started).total_seconds())
+        return [out] if out else []
+
+    return per_message(forward)
+
+
+def fleet_writer(write: WriteRows, operator_status: dict[str, IncidentStatus]):
+    async def store_batch(items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
+        """One insert per table for the batch; a store failure retries it (rows are idempotent)."""
+        started = utc_now()
+        rows = Rows()
+        results: list[Sequence[Outgoing] | BaseException] = []
+        for item in items:
+            try:
+                handlers.add_fleet_message(rows, item.message, stored_at=started, operator_status=operator_status)
+                results.append([])
+            except Rejected as exc:
+                results.append(exc)
+        await write(rows)
+        metrics.STAGE_LATENCY.labels(handlers.FLEET_STAGE).observe((utc_now() - started).total_seconds())
+        return results
+
+    return store_batch
