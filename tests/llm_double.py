@@ -35,6 +35,9 @@ class LlmDouble:
         self.delay_seconds = 2.0
         self.content = json.dumps(GOOD_ANSWER)
         self.chat_requests: list[dict] = []
+        self.models = [model]
+        self.pull_requests: list[dict] = []
+        self.pull_fails = False
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -79,10 +82,21 @@ class LlmDouble:
         @app.get("/api/tags")
         async def ollama_tags():
             return {"models": [{
-                "name": self.model, "model": self.model, "modified_at": "2026-01-10T08:00:00Z",
+                "name": name, "model": name, "modified_at": "2026-01-10T08:00:00Z",
                 "size": 2176178913, "digest": "4f2222927938",
                 "details": {"format": "gguf", "family": "phi3", "parameter_size": "3.8B", "quantization_level": "Q4_0"},
-            }]}
+            } for name in self.models]}
+
+        @app.post("/api/pull")
+        async def ollama_pull(request: Request):
+            body = await request.json()
+            self.pull_requests.append(body)
+            if self.pull_fails:
+                return JSONResponse({"error": "pull model manifest: file does not exist"}, status_code=500)
+            name = body["model"] if ":" in body["model"] else f"{body['model']}:latest"
+            if name not in self.models:
+                self.models.append(name)
+            return {"status": "success"}
 
         @app.post("/v1/chat/completions")
         async def openai_chat(request: Request):

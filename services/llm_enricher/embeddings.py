@@ -55,7 +55,11 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        # Its progress bars would interleave with the node's JSON log lines on stderr.
+        transformers.utils.logging.disable_progress_bar()
 
         torch.set_num_threads(self._threads)
         path = model_path()

@@ -23,17 +23,17 @@ GROUP BY signature
 
 # Resolved incidents and what resolved them (the status event written by the incident-api).
 RESOLVED_INCIDENTS = """
-SELECT toString(i.incident_id) AS incident_id, i.doc AS doc, e.summary AS resolution_event
+SELECT toString(i.incident_id) AS incident_id, i.latest_doc AS doc, e.last_summary AS resolution_event
 FROM (
-    SELECT incident_id, argMax(doc, version) AS doc, argMax(status, version) AS status
+    SELECT incident_id, argMax(doc, version) AS latest_doc, argMax(status, version) AS latest_status
     FROM aiops.incidents GROUP BY incident_id
 ) AS i
 LEFT JOIN (
-    SELECT incident_id, argMax(summary, at) AS summary
+    SELECT incident_id, argMax(summary, at) AS last_summary
     FROM aiops.incident_events
     WHERE kind = 'status' AND position(summary, '→ resolved') > 0
     GROUP BY incident_id
 ) AS e ON e.incident_id = i.incident_id
-WHERE i.status = 'resolved'
+WHERE i.latest_status = 'resolved'
 LIMIT {limit:UInt32}
 """

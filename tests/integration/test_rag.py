@@ -156,3 +156,71 @@ def test_directory_held_by_another_process_is_reported(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_eval_rag_command_reports_retrieval_quality(capsys):
+    """`aiops eval rag --json` runs the labelled set and reports hit@1, hit@3 and MRR; the
+    numbers guard against a retrieval regression."""
+    import json
+
+    from services.cli import main
+
+    assert main(["eval", "rag", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["items"] >= 30
+    assert report["hit_at_3"] >= 0.9 and report["hit_at_1"] >= 0.85
+    assert report["hit_at_1"] <= report["hit_at_3"]
+    assert 0 < report["mrr"] <= 1
+
+
+SEED_RESOLVED = """
+import asyncio, sys
+from aiops_core.models import IncidentStatus, utc_now
+from aiops_core.store import Store
+from services.incident_api import handlers as api
+from tests.insight_support import make_incident
+
+async def main():
+    store = Store(sys.argv[1])
+    await store.start()
+    incident = make_incident()
+    resolved, event = api.transition(incident, IncidentStatus.RESOLVED, actor="alice", comment="squall passed",
+                                     now=utc_now(), resolution="failed over to Starlink for 40 minutes")
+    await store.insert("incidents", api.INCIDENT_COLUMNS, [api.incident_row(incident), api.incident_row(resolved)])
+    await store.insert("incident_events", api.EVENT_COLUMNS, [api.event_row(resolved.incident_id, event)])
+    await store.insert("incidents", api.INCIDENT_COLUMNS, [api.incident_row(make_incident())])
+    await store.close()
+    print(incident.incident_id)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_kb_index_command_indexes_runbooks_and_resolved_incidents(tmp_path):
+    """`aiops kb index` embeds the runbooks and only the resolved incidents with their
+    resolution; running it again changes no point count."""
+    import subprocess
+    import sys
+
+    from qdrant_client import QdrantClient
+
+    from aiops_core.settings import PROJECT_ROOT
+
+    seeded = subprocess.run([sys.executable, "-c", SEED_RESOLVED, f"chdb:///{tmp_path / 'clickhouse'}"],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert seeded.returncode == 0, seeded.stderr
+    resolved_id = seeded.stdout.strip()
+    command = [sys.executable, "-m", "services.cli", "kb", "index", "--data-dir", str(tmp_path)]
+    for _ in range(2):
+        run = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert "incidents: 1 resolved incidents indexed (1 with a resolution)" in run.stdout
+    client = QdrantClient(path=str(tmp_path / "qdrant"))
+    try:
+        assert client.count("runbooks").count == len(passages_of(list(runbooks())))
+        [point] = client.scroll("incidents", with_payload=True)[0]
+        assert point.payload["incident_id"] == resolved_id
+        assert point.payload["resolution"] == "failed over to Starlink for 40 minutes"
+    finally:
+        client.close()
