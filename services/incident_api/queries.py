@@ -104,5 +104,7 @@ WHERE ({ship_id:String} = '' OR ship_id = {ship_id:String})
   AND ingestion_timestamp >= {since:DateTime64(6, 'UTC')}
   AND ingestion_timestamp <= {until:DateTime64(6, 'UTC')}
 ORDER BY ingestion_timestamp DESC
+-- A line archived twice (Vector and the ingest archiver, or a redelivery) shows once.
+LIMIT 1 BY tracking_id
 LIMIT {limit:UInt32}
 """
