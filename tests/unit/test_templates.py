@@ -6,7 +6,14 @@ import orjson
 import pytest
 
 from aiops_core.policy import DEFAULT_POLICIES_DIR, MaskRule, load_policy
-from services.anomaly_detection.templates import GENERIC_MASKING, Masker, TemplateMiner, standalone
+from services.anomaly_detection.templates import (
+    GENERIC_GATE,
+    GENERIC_MASKING,
+    PARAMETER_MIN_VALUES,
+    Masker,
+    TemplateMiner,
+    standalone,
+)
 
 MASKER = Masker(GENERIC_MASKING)
 
@@ -133,3 +140,86 @@ def test_restore_rejects_what_is_not_a_snapshot(data) -> None:
     with pytest.raises(ValueError):
         miner.restore(data)
     assert miner.template_count == 1 and miner.lines == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "masked"),
+    [
+        ("close, 1045 bytes (1.02 KB) sent, 0 bytes received", "close, <NUM> sent, <NUM> received"),
+        ("estimated size 384.0 B, free 14.0 KB", "estimated size <NUM>, free <NUM>"),
+        ("via proxy.cse.cuhk.edu.hk:5070 and rhost=dsl-ip.omantel.net.om", "via <HOST>:<NUM> and rhost=<HOST>"),
+        ("GET /v2/servers/detail?all_tenants=True HTTP/1.1", "GET <PATH> HTTP/<NUM>"),
+        ("key '{bf1a}GLOBALROOT/Device/config/SOFTWARE' and C\\Windows\\System32\\x.dll", "key '<PATH>' and <PATH>"),
+        ("mask=ffffffff vis=0x40000500", "mask=<HEX> vis=<HEX>"),
+    ],
+)
+def test_quantities_hosts_paths_and_hex_are_masked(line: str, masked: str) -> None:
+    """A number with its unit and restatement is one quantity; ccTLD hosts, relative and query paths, letter-only hex are masked."""
+    assert MASKER.mask(line) == masked
+
+
+def test_the_gated_masker_masks_exactly_like_the_plain_one() -> None:
+    """GENERIC_GATE is a necessary condition of every generic mask: skipping words that fail it changes nothing."""
+    gated = Masker(GENERIC_MASKING, gate=GENERIC_GATE)
+    lines = [
+        "Accepted publickey for it.officer from 10.10.0.50 port 51000 ssh2: ED25519 SHA256:abc",
+        "MAC de-ad-be-ef-fa-ce id deadbeefcafe uuid abcdefab-abcd-abcd-abcd-abcdefabcdef at 12:00:01",
+        "mail ops@fleet.example.com https://x.example.org/a?b=1 ~/backup/db.tar 3.5 KB (3584 bytes)",
+    ]
+    assert [gated.mask(line) for line in lines] == [MASKER.mask(line) for line in lines]
+
+
+def test_words_that_differ_are_different_messages() -> None:
+    """Lines that differ in a word (an enumeration such as ok/error) keep separate templates."""
+    miner = TemplateMiner()
+    ok = [miner.add("Link ok on node-1") for _ in range(3)]
+    error = miner.add("Link error on node-1")
+    assert error.template_id != ok[0].template_id and error.is_new
+
+
+def test_a_word_position_becomes_a_parameter_once_it_shows_enough_values() -> None:
+    """After PARAMETER_MIN_VALUES distinct user names the groups merge into one template that keeps the oldest id."""
+    miner = TemplateMiner()
+    users = ["admin", "oracle", "test", "ubuntu", "postgres", "guest", "pi"]
+    results = [miner.add(f"Invalid user {user} from 10.0.0.{i}") for i, user in enumerate(users)]
+    first_ids = {r.template_id for r in results[: PARAMETER_MIN_VALUES - 1]}
+    assert len(first_ids) == PARAMETER_MIN_VALUES - 1  # separate until the evidence suffices
+    merged = results[PARAMETER_MIN_VALUES - 1]
+    assert merged.template == "Invalid user <*> from <IP>" and not merged.is_new
+    assert merged.template_id == results[0].template_id
+    assert {miner.canonical(r.template_id) for r in results} == {results[0].template_id}
+    assert results[-1].template_id == results[0].template_id and results[-1].count == len(users)
+
+
+def test_a_list_of_values_is_one_parameter() -> None:
+    """Lines whose variable lists differ in length (block ids) share one template."""
+    miner = TemplateMiner()
+    a = miner.add("ask 10.0.0.1:50010 to delete blk_1234567 blk_-7654321")
+    b = miner.add("ask 10.0.0.2:50010 to delete blk_2345678 blk_3456789 blk_-4567890")
+    assert a.template_id == b.template_id and a.template == "ask <IP> to delete blk_<*>"
+
+
+def test_snapshot_keeps_merges_and_evidence() -> None:
+    """A restored miner redirects merged ids and completes evidence gathered before the snapshot."""
+    miner = TemplateMiner()
+    first = [miner.add(f"Invalid user {u} from 10.0.0.1") for u in ("a1x", "b2y", "c3z", "d4w", "e5v")]
+    pending = [miner.add(f"Disk {d} failed") for d in ("sda", "sdb", "sdc")]
+    restored = TemplateMiner()
+    restored.restore(orjson.loads(orjson.dumps(miner.snapshot())))
+    assert restored.canonical(first[1].template_id) == first[0].template_id
+    more = [restored.add(f"Disk {d} failed") for d in ("sdd", "sde")]
+    assert more[-1].template == "Disk <*> failed"
+    assert restored.canonical(pending[0].template_id) == more[-1].template_id
+
+
+def test_version_1_snapshots_are_still_read() -> None:
+    """A snapshot of the former plain-Drain3 miner restores: its templates keep their ids."""
+    data = {
+        "version": 1, "epoch": "0badc0de", "lines": 3, "clusters_counter": 1,
+        "clusters": [[1, ["Fan", "tray", "<NUM>", "removed"], 3]],
+        "tree": {"k": {"4": {"k": {"Fan": {"c": [1]}}}}},
+    }
+    miner = TemplateMiner()
+    miner.restore(data)
+    again = miner.add("Fan tray 2 removed")
+    assert again.template_id == "0badc0de-1" and again.count == 4 and not again.is_new
