@@ -6,6 +6,7 @@ LLM's better answer away once the LLM is back."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -19,6 +20,8 @@ from services.llm_enricher import queries
 log = StructuredLogger.get_logger(__name__, service="llm-enricher")
 
 MAX_TEMPLATES = 10
+# The store is only a second chance here: waiting longer on it would eat the insight budget.
+STORE_TIMEOUT_SECONDS = 0.5
 
 
 def signature_of(incident: Incident, device_kind: str | None) -> str:
@@ -50,8 +53,10 @@ class CachePort(Protocol):
 
 
 class InsightCache:
-    def __init__(self, store: Store | None, ttl_seconds: int, *, max_entries: int = 10_000) -> None:
+    def __init__(self, store: Store | None, ttl_seconds: int, *, max_entries: int = 10_000,
+                 store_timeout_seconds: float = STORE_TIMEOUT_SECONDS) -> None:
         self.store = store
+        self.store_timeout = store_timeout_seconds
         self.ttl = timedelta(seconds=ttl_seconds)
         self.max_entries = max_entries
         self._memory: OrderedDict[str, tuple[Insight, datetime]] = OrderedDict()
@@ -83,9 +88,11 @@ class InsightCache:
             return None
         # Another replica may have written it, or the LRU evicted it.
         try:
-            rows = await self.store.query(queries.GET_CACHE, {"signature": signature, "now": now})
-        except StoreUnavailable as exc:
-            log.warning("llm_cache_read_failed", error=str(exc)[:300])
+            rows = await asyncio.wait_for(
+                self.store.query(queries.GET_CACHE, {"signature": signature, "now": now}), self.store_timeout
+            )
+        except (StoreUnavailable, asyncio.TimeoutError) as exc:
+            log.warning("llm_cache_read_failed", error=repr(exc)[:300])
             return None
         if not rows:
             return None
@@ -101,12 +108,13 @@ class InsightCache:
         if self.store is None:
             return
         try:
-            await self.store.insert("llm_cache", queries.CACHE_COLUMNS, [[
+            # On timeout the insert still completes on the store's thread; only the wait ends.
+            await asyncio.wait_for(self.store.insert("llm_cache", queries.CACHE_COLUMNS, [[
                 signature, insight.model_dump_json(), insight.model or "", now, expires_at,
-            ]])
-        except StoreUnavailable as exc:
+            ]]), self.store_timeout)
+        except (StoreUnavailable, asyncio.TimeoutError) as exc:
             # The insight is delivered anyway; only a restart would forget it.
-            log.warning("llm_cache_write_failed", error=str(exc)[:300])
+            log.warning("llm_cache_write_failed", error=repr(exc)[:300])
 
     def _remember(self, signature: str, insight: Insight, expires_at: datetime) -> None:
         self._memory[signature] = (insight, expires_at)

@@ -8,9 +8,14 @@ from datetime import timedelta
 import pytest
 
 from aiops_core.models import Insight, utc_now
-from services.llm_enricher.cache import InsightCache
+from services.llm_enricher.cache import InsightCache as _InsightCache
 
 pytestmark = pytest.mark.integration
+
+
+def InsightCache(store, ttl_seconds):  # noqa: N802 - reads like the class it builds
+    """The cache with a patient store timeout: the shared chDB can be busy with other tests."""
+    return _InsightCache(store, ttl_seconds, store_timeout_seconds=10)
 
 
 def llm_insight(text: str) -> Insight:

@@ -142,7 +142,6 @@ def test_directory_held_by_another_process_is_reported(tmp_path):
     """A local Qdrant directory locked by another process raises IndexLocked with a clear message."""
     import subprocess
     import sys
-    import time
 
     path = tmp_path / "held"
     holder = subprocess.Popen([sys.executable, "-c", (

@@ -13,7 +13,7 @@ from services.llm_enricher import handlers
 from services.llm_enricher.breaker import BreakerState, CircuitBreaker
 from services.llm_enricher.cache import InsightCache, signature_of
 from services.llm_enricher.fallback import fallback_insight
-from services.llm_enricher.knowledge import load_runbooks, parse_runbook, KnowledgeError
+from services.llm_enricher.knowledge import KnowledgeError, load_runbooks, parse_runbook
 from services.llm_enricher.llm_client import LlmTimeout
 from services.llm_enricher.prompt import build_prompt, parse_answer
 from services.llm_enricher.rag import Retrieval, RunbookHit, incident_text, metadata_retrieval
