@@ -116,12 +116,13 @@ async def test_server_error_is_an_llm_error(llm_double):
     assert "HTTP 500" in str(raised.value)
 
 
-async def test_down_server_opens_the_breaker_and_stops_calling():
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+async def test_down_server_opens_the_breaker_and_stops_calling(api):
     """Connection refused counts as a failure; after the threshold the breaker opens and calls
     fail fast with circuit_open."""
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     breaker = CircuitBreaker(3, 60)
-    guarded = GuardedLlm(client_for("ollama", url), breaker, timeout_seconds=1.0)
+    guarded = GuardedLlm(client_for(api, url), breaker, timeout_seconds=1.0)
     for _ in range(3):
         with pytest.raises(LlmError) as raised:
             await guarded.complete("s", "u", parse=parse_answer)
@@ -133,22 +134,24 @@ async def test_down_server_opens_the_breaker_and_stops_calling():
     assert requests_with("circuit_open") == before + 1
 
 
-async def test_open_breaker_makes_no_requests(llm_double):
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+async def test_open_breaker_makes_no_requests(llm_double, api):
     """Once open, the model server receives nothing more."""
     llm_double.mode = "error"
-    guarded = GuardedLlm(client_for("ollama", llm_double.url), CircuitBreaker(3, 60), timeout_seconds=1.0)
+    guarded = GuardedLlm(client_for(api, llm_double.url), CircuitBreaker(3, 60), timeout_seconds=1.0)
     for _ in range(6):
         with pytest.raises(LlmError):
             await guarded.complete("s", "u", parse=parse_answer)
     assert llm_double.chat_count == 3
 
 
-async def test_half_open_probe_recovers_when_the_server_is_back():
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+async def test_half_open_probe_recovers_when_the_server_is_back(api):
     """After reset_seconds one trial call goes through; when it succeeds the breaker closes."""
     clock = FakeClock()
     breaker = CircuitBreaker(2, 60, clock=clock)
     port = free_port()
-    guarded = GuardedLlm(client_for("ollama", f"http://127.0.0.1:{port}"), breaker, timeout_seconds=1.0)
+    guarded = GuardedLlm(client_for(api, f"http://127.0.0.1:{port}"), breaker, timeout_seconds=1.0)
     for _ in range(2):
         with pytest.raises(LlmError):
             await guarded.complete("s", "u", parse=parse_answer)
@@ -169,12 +172,13 @@ async def test_half_open_probe_recovers_when_the_server_is_back():
         double.stop()
 
 
-async def test_failed_half_open_probe_reopens(llm_double):
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+async def test_failed_half_open_probe_reopens(llm_double, api):
     """A failing trial call re-opens the breaker for another full period."""
     clock = FakeClock()
     breaker = CircuitBreaker(1, 30, clock=clock)
     llm_double.mode = "error"
-    guarded = GuardedLlm(client_for("ollama", llm_double.url), breaker, timeout_seconds=1.0)
+    guarded = GuardedLlm(client_for(api, llm_double.url), breaker, timeout_seconds=1.0)
     with pytest.raises(LlmError):
         await guarded.complete("s", "u", parse=parse_answer)
     clock.now += 31
