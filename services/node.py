@@ -99,6 +99,8 @@ async def run_node(
     if not nats_url:
         nats_server = NatsServer(
             store_dir=(settings.data_dir / "nats").resolve(), port=settings.nats_port,
+            # Server names must differ across a leaf-node link: the hub refuses a second "aiops".
+            server_name=f"aiops-{jetstream_domain(settings)}",
             domain=jetstream_domain(settings), extra_config=leafnode_config(settings),
         )
         await asyncio.to_thread(nats_server.start)

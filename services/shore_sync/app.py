@@ -10,7 +10,6 @@ from aiops_core import metrics
 from aiops_core.bus import Incoming, Outgoing, Rejected, per_message
 from aiops_core.logging import StructuredLogger
 from aiops_core.models import IncidentStatus, utc_now
-from aiops_core.policy import PrivacyPolicy
 from aiops_core.runtime import Runtime
 from services.incident_api.handlers import Rows
 from services.shore_sync import handlers
@@ -28,15 +27,16 @@ async def start_shore_sync(runtime: Runtime, write: WriteRows, operator_status: 
         runtime.consume("fleet", fleet_writer(write, operator_status), batch=500)
         log.info("fleet_sync_started", ships=settings.fleet_ship_ids())
     else:
-        runtime.consume("shore-outbox", outbox_forwarder(runtime.policy.privacy))
+        outbox = handlers.Outbox(runtime.policy.privacy, runtime.policy.notify.shore_sync)
+        runtime.consume("shore-outbox", outbox_forwarder(outbox))
         log.info("shore_outbox_started", shore=settings.shore_leaf_url,
                  incidents=runtime.policy.privacy.shore_sync.incidents)
 
 
-def outbox_forwarder(privacy: PrivacyPolicy):
+def outbox_forwarder(outbox: handlers.Outbox):
     async def forward(item: Incoming) -> Sequence[Outgoing]:
         started = utc_now()
-        out = handlers.outbox_message(item.message, privacy, started=started)
+        out = outbox.message_for(item.message, started=started)
         metrics.STAGE_LATENCY.labels(handlers.OUTBOX_STAGE).observe((utc_now() - started).total_seconds())
         return [out] if out else []
 

@@ -1,17 +1,28 @@
 """Ship-to-shore logic, free of I/O: what of an incident may leave the ship (redacted, never a raw
-log line), under which subject and message id, and what the shore stores of what arrives."""
+log line unless privacy.yaml allows it), under which subject and message id, and what the shore
+stores of what arrives."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from aiops_core.bus import SHORE_INCIDENTS, SHORE_INSIGHTS, Outgoing, Rejected, msg_id, ship_token
-from aiops_core.models import EnrichedIncident, IncidentChange, IncidentStatus, StageStamp, utc_now
-from aiops_core.policy import PrivacyPolicy
+from aiops_core.models import (
+    EnrichedIncident,
+    IncidentChange,
+    IncidentStatus,
+    Insight,
+    Severity,
+    StageStamp,
+    utc_now,
+)
+from aiops_core.policy import PrivacyPolicy, ShoreSummarySync
 from services.incident_api import handlers as incident_handlers
 
 OUTBOX_STAGE = "shore-outbox"
@@ -27,33 +38,88 @@ IDENTIFIER_KEYS = frozenset({
 M = TypeVar("M", bound=BaseModel)
 
 
-def outbox_message(message: BaseModel, privacy: PrivacyPolicy, *, started: datetime) -> Outgoing | None:
-    """The redacted copy of an incident change or insight for SHORE_OUTBOX, or None when
-    privacy.yaml keeps incidents on board. The msg_id derives from the input, so a redelivered
-    input is deduplicated by the outbox stream."""
-    if not privacy.shore_sync.incidents:
-        return None
-    redact = privacy.redact_text if "shore_sync" in privacy.apply_to else None
-    if isinstance(message, IncidentChange):
-        change = message if privacy.shore_sync.raw_logs else without_log_lines(message)
-        incident = change.incident
-        return Outgoing(
-            f"{SHORE_INCIDENTS}.{ship_token(incident.ship_id)}",
-            redacted(change, redact),
-            msg_id("shore", change.change, incident.incident_id, incident.version),
-        )
-    if isinstance(message, EnrichedIncident):
-        stamp = StageStamp(
-            stage=OUTBOX_STAGE, service=OUTBOX_STAGE, at=utc_now(),
-            duration_ms=max(0.0, (utc_now() - started).total_seconds() * 1000),
-        )
-        insight = message.model_copy(update={"trace": [*message.trace, stamp]})
-        return Outgoing(
-            f"{SHORE_INSIGHTS}.{ship_token(message.ship_id)}",
-            redacted(insight, redact),
-            msg_id("shore", "insight", message.incident_id, message.incident_version),
-        )
-    raise Rejected(f"not an incident change or insight: {type(message).__name__}")
+class Outbox:
+    """Decides what of the INCIDENTS stream goes to SHORE_OUTBOX, and in what form.
+
+    - privacy.yaml `shore_sync.incidents`: incident changes, redacted, without the log lines they
+      quote unless `raw_logs` allows them (then still redacted);
+    - privacy.yaml `shore_sync.summaries` with notify.yaml `shore_sync`: an incident's summary
+      (its insight: root cause, impact, recommendations) for incidents of `min_severity` or
+      worse, its text cut to `max_summary_chars`.
+
+    Every output's msg_id derives from its input, so a redelivered input is deduplicated by the
+    outbox stream. The only state is each incident's latest severity (an insight carries none);
+    an insight of an incident not seen since a restart is sent, as severity only saves bytes."""
+
+    def __init__(self, privacy: PrivacyPolicy, summaries: ShoreSummarySync, remember: int = 20_000) -> None:
+        self.privacy = privacy
+        self.summaries = summaries
+        # Each update of an incident repeats most of its text (timeline, evidence): cached, a
+        # storm of updates to a big incident costs one regex pass per new string, not per copy.
+        self.redact = lru_cache(maxsize=4096)(privacy.redact_text) if "shore_sync" in privacy.apply_to else None
+        self.remember = remember
+        self.severity_of: OrderedDict[str, Severity] = OrderedDict()
+
+    def message_for(self, message: BaseModel, *, started: datetime) -> Outgoing | None:
+        if isinstance(message, IncidentChange):
+            self._note_severity(message.incident.incident_id, message.incident.severity)
+            if not self.privacy.shore_sync.incidents:
+                return None
+            change = message if self.privacy.shore_sync.raw_logs else without_log_lines(message)
+            incident = change.incident
+            return Outgoing(
+                f"{SHORE_INCIDENTS}.{ship_token(incident.ship_id)}",
+                redacted(change, self.redact),
+                msg_id("shore", change.change, incident.incident_id, incident.version),
+            )
+        if isinstance(message, EnrichedIncident):
+            if not self._summary_wanted(self.severity_of.get(message.incident_id)):
+                return None
+            stamp = StageStamp(
+                stage=OUTBOX_STAGE, service=OUTBOX_STAGE, at=utc_now(),
+                duration_ms=max(0.0, (utc_now() - started).total_seconds() * 1000),
+            )
+            enriched = redacted(message.model_copy(update={"trace": [*message.trace, stamp]}), self.redact)
+            summary = enriched.model_copy(update={"insight": fit_summary(enriched.insight, self.summaries.max_summary_chars)})
+            return Outgoing(
+                f"{SHORE_INSIGHTS}.{ship_token(message.ship_id)}",
+                summary,
+                msg_id("shore", "insight", message.incident_id, message.incident_version),
+            )
+        raise Rejected(f"not an incident change or insight: {type(message).__name__}")
+
+    def _summary_wanted(self, severity: Severity | None) -> bool:
+        scope = self.privacy.shore_sync
+        if not (scope.incidents and scope.summaries and self.summaries.enabled):
+            return False
+        return severity is None or severity.rank >= self.summaries.min_severity.rank
+
+    def _note_severity(self, incident_id: str, severity: Severity) -> None:
+        self.severity_of[incident_id] = severity
+        self.severity_of.move_to_end(incident_id)
+        while len(self.severity_of) > self.remember:
+            self.severity_of.popitem(last=False)
+
+
+def fit_summary(insight: Insight, max_chars: int) -> Insight:
+    """The insight's text within `max_chars` in all: root cause first, then impact, then as many
+    recommendations as fit. Similar incidents keep their id and title; their resolutions are
+    dropped (the shore has those incidents itself)."""
+    budget = max_chars
+    root_cause = insight.root_cause[:budget]
+    budget -= len(root_cause)
+    impact = insight.impact[:budget]
+    budget -= len(impact)
+    recommendations = []
+    for recommendation in insight.recommendations:
+        if budget <= 0:
+            break
+        recommendations.append(recommendation[:budget])
+        budget -= len(recommendations[-1])
+    return insight.model_copy(update={
+        "root_cause": root_cause, "impact": impact, "recommendations": recommendations,
+        "similar_incidents": [s.model_copy(update={"resolution": None}) for s in insight.similar_incidents],
+    })
 
 
 def without_log_lines(change: IncidentChange) -> IncidentChange:

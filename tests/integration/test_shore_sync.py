@@ -219,3 +219,18 @@ async def _stored(role: IncidentApiRole, ids: list[str]) -> list[dict] | None:
         "WHERE incident_id IN {ids:Array(UUID)}", {"ids": ids},
     )
     return rows if len(rows) == len(ids) else None
+
+
+async def test_adding_a_ship_to_the_fleet_does_not_resend_the_others(fleet):
+    """Re-declaring FLEET with one more ship (a hub restarted with a longer FLEET_SHIPS) keeps every
+    existing source's position: what was already sourced is not sourced again."""
+    ship, hub, _, _ = fleet
+    expected = await publish_changes(ship, [change() for _ in range(3)])
+    await async_wait_until(lambda: _has(hub, FLEET_STREAM, len(expected)), timeout=60)
+    await hub.ensure_topology(max_deliver=3, ack_wait_seconds=5, fleet_ships=[SHIP, "ms-borealis"])
+    expected |= await publish_changes(ship, [change()])
+    await async_wait_until(lambda: _has(hub, FLEET_STREAM, len(expected)), timeout=60)
+    info = await hub.js.stream_info(FLEET_STREAM)
+    assert sorted(s.external.api for s in info.config.sources) == ["$JS.ms-aurora.API", "$JS.ms-borealis.API"]
+    seen = Counter(identity(m.subject, m.data) for m in await stream_messages(hub, FLEET_STREAM))
+    assert set(seen) == expected and set(seen.values()) == {1}

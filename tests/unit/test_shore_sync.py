@@ -7,25 +7,36 @@ from pathlib import Path
 
 import pytest
 
-from aiops_core.bus import STREAMS, Rejected, encode, fleet_stream_config, model_for
-from aiops_core.models import EnrichedIncident, IncidentChange, IncidentStatus, utc_now
+from aiops_core.bus import STREAMS, encode, fleet_stream_config, model_for
+from aiops_core.models import EnrichedIncident, IncidentChange, IncidentStatus, Severity, SimilarIncident, utc_now
 from aiops_core.policy import load_policy
 from aiops_core.settings import Settings
 from services.incident_api.handlers import Rows
 from services.shore_sync import handlers
 from services.shore_sync.leaf import jetstream_domain, leafnode_config, local_only_subjects
-from tests.shore_sync_data import CARD_LIKE_UUID, PII, RAW_LINE_MARKER, SHIP, change, incident, insight
+from tests.shore_sync_data import CARD_LIKE_UUID, PII, RAW_LINE_MARKER, SHIP, change, insight
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 
 @pytest.fixture(scope="module")
-def privacy():
-    return load_policy(POLICIES, SHIP).privacy
+def policy():
+    return load_policy(POLICIES, SHIP)
+
+
+@pytest.fixture(scope="module")
+def privacy(policy):
+    return policy.privacy
+
+
+def send(message, privacy, summaries=None, outbox=None):
+    """What the ship's outbox makes of one input (None: nothing leaves)."""
+    outbox = outbox or handlers.Outbox(privacy, summaries or load_policy(POLICIES, SHIP).notify.shore_sync)
+    return outbox.message_for(message, started=utc_now())
 
 
 def shipped(message, privacy) -> bytes:
-    out = handlers.outbox_message(message, privacy, started=utc_now())
+    out = send(message, privacy)
     assert out is not None
     return encode(out.message)
 
@@ -47,7 +58,7 @@ def test_no_personal_data_leaves_in_an_insight(privacy):
 
 def test_identifiers_are_not_mistaken_for_personal_data(privacy):
     """A digit-only UUID that the card rule would match passes untouched, so the shore can join on it."""
-    out = handlers.outbox_message(change(incident_id=CARD_LIKE_UUID), privacy, started=utc_now())
+    out = send(change(incident_id=CARD_LIKE_UUID), privacy)
     assert out.message.incident.incident_id == CARD_LIKE_UUID
     assert out.message.incident.tracking_ids == [CARD_LIKE_UUID]
     assert out.message.incident.evidence[0]["tracking_id"] == CARD_LIKE_UUID
@@ -56,7 +67,7 @@ def test_identifiers_are_not_mistaken_for_personal_data(privacy):
 def test_raw_log_lines_never_leave_when_privacy_keeps_them_on_board(privacy):
     """With raw_logs false the triggering anomaly and the evidence's quoted lines are dropped."""
     assert privacy.shore_sync.raw_logs is False
-    out = handlers.outbox_message(change("updated"), privacy, started=utc_now())
+    out = send(change("updated"), privacy)
     assert out.message.trigger is None
     assert all("message" not in entry for entry in out.message.incident.evidence)
     assert out.message.incident.evidence[0]["template"] == "payment declined card <*> for <*>"
@@ -66,25 +77,26 @@ def test_raw_log_lines_never_leave_when_privacy_keeps_them_on_board(privacy):
 def test_raw_lines_that_a_ship_allows_out_are_still_redacted(privacy):
     """raw_logs true keeps the trigger, but its line goes through the privacy rules."""
     allowing = privacy.model_copy(update={"shore_sync": privacy.shore_sync.model_copy(update={"raw_logs": True})})
-    out = handlers.outbox_message(change(), allowing, started=utc_now())
+    out = send(change(), allowing)
     assert RAW_LINE_MARKER in out.message.trigger.message
     assert PII["card"] not in out.message.trigger.message and PII["email"] not in out.message.trigger.message
 
 
 def test_nothing_leaves_when_privacy_keeps_incidents_on_board(privacy):
-    """shore_sync.incidents false: the forwarder acks the input and sends nothing."""
+    """shore_sync.incidents false: the forwarder acks the input and sends nothing, not even a summary."""
     closed = privacy.model_copy(update={"shore_sync": privacy.shore_sync.model_copy(update={"incidents": False})})
-    assert handlers.outbox_message(change(), closed, started=utc_now()) is None
+    assert send(change(), closed) is None
+    assert send(insight(CARD_LIKE_UUID), closed) is None
 
 
 def test_subject_and_msg_id_derive_from_the_input(privacy):
     """The same change gives the same msg_id (a redelivery dedups); kind and version tell changes apart."""
     created = change(incident_id=CARD_LIKE_UUID)
-    first = handlers.outbox_message(created, privacy, started=utc_now())
-    again = handlers.outbox_message(created, privacy, started=utc_now())
-    updated = handlers.outbox_message(change("updated", incident_id=CARD_LIKE_UUID, version=2), privacy, started=utc_now())
-    status = handlers.outbox_message(change("status", incident_id=CARD_LIKE_UUID, version=2), privacy, started=utc_now())
-    explained = handlers.outbox_message(insight(CARD_LIKE_UUID, version=2), privacy, started=utc_now())
+    first = send(created, privacy)
+    again = send(created, privacy)
+    updated = send(change("updated", incident_id=CARD_LIKE_UUID, version=2), privacy)
+    status = send(change("status", incident_id=CARD_LIKE_UUID, version=2), privacy)
+    explained = send(insight(CARD_LIKE_UUID, version=2), privacy)
     assert first.msg_id == again.msg_id
     assert len({first.msg_id, updated.msg_id, status.msg_id, explained.msg_id}) == 4
     assert first.subject == f"shore.incidents.{SHIP}"
@@ -94,7 +106,7 @@ def test_subject_and_msg_id_derive_from_the_input(privacy):
 
 def test_a_ship_id_with_a_dot_becomes_one_subject_token(privacy):
     """Dots split NATS subjects and are invalid in a JetStream domain: they become underscores."""
-    out = handlers.outbox_message(change(ship_id="ms.aurora"), privacy, started=utc_now())
+    out = send(change(ship_id="ms.aurora"), privacy)
     assert out.subject == "shore.incidents.ms_aurora"
     assert out.message.incident.ship_id == "ms.aurora"
 
@@ -103,15 +115,57 @@ def test_a_redacted_text_that_outgrew_its_field_is_cut_to_fit(privacy):
     """A replacement longer than what it replaced never makes the message invalid."""
     title = "x" * 238 + f" passport {PII['passport']}"
     assert len(title) == 256
-    out = handlers.outbox_message(change(title=title), privacy, started=utc_now())
+    out = send(change(title=title), privacy)
     assert len(out.message.incident.title) == 256
     assert PII["passport"] not in out.message.incident.title
 
 
 def test_the_outbox_stamps_insights_with_its_stage(privacy):
     """An insight's trace keeps its first stamp (the change it explains) and gains the outbox's."""
-    out = handlers.outbox_message(insight(CARD_LIKE_UUID), privacy, started=utc_now())
+    out = send(insight(CARD_LIKE_UUID), privacy)
     assert [s.stage for s in out.message.trace] == ["incident", handlers.OUTBOX_STAGE]
+
+
+def test_summaries_of_incidents_below_the_notify_severity_stay_on_board(policy):
+    """notify.yaml shore_sync.min_severity: a low incident's insight is not worth the satellite bytes."""
+    outbox = handlers.Outbox(policy.privacy, policy.notify.shore_sync)
+    assert policy.notify.shore_sync.min_severity.value == "medium"
+    low = change(incident_id=CARD_LIKE_UUID)
+    low = low.model_copy(update={"incident": low.incident.model_copy(update={"severity": Severity.LOW})})
+    assert outbox.message_for(low, started=utc_now()) is not None  # the incident itself still goes
+    assert outbox.message_for(insight(CARD_LIKE_UUID), started=utc_now()) is None
+    outbox.message_for(change("updated", incident_id=CARD_LIKE_UUID, version=2), started=utc_now())  # now high
+    assert outbox.message_for(insight(CARD_LIKE_UUID, version=2), started=utc_now()) is not None
+
+
+def test_a_summary_of_an_incident_not_seen_since_a_restart_is_sent(policy):
+    """Severity only saves bytes: without it (the change was acked before a restart) the summary goes."""
+    assert send(insight(CARD_LIKE_UUID), policy.privacy) is not None
+
+
+@pytest.mark.parametrize("where", ["privacy", "notify"])
+def test_summaries_can_be_kept_on_board_by_either_policy(policy, where):
+    """privacy.yaml shore_sync.summaries false, or notify.yaml shore_sync.enabled false: no insights leave."""
+    privacy, summaries = policy.privacy, policy.notify.shore_sync
+    if where == "privacy":
+        privacy = privacy.model_copy(update={"shore_sync": privacy.shore_sync.model_copy(update={"summaries": False})})
+    else:
+        summaries = summaries.model_copy(update={"enabled": False})
+    assert send(insight(CARD_LIKE_UUID), privacy, summaries) is None
+    assert send(change(), privacy, summaries) is not None
+
+
+def test_a_summary_fits_the_notify_budget(policy):
+    """max_summary_chars bounds root cause, impact and recommendations together; similar incidents lose their resolution."""
+    summaries = policy.notify.shore_sync.model_copy(update={"max_summary_chars": 120})
+    long = insight(CARD_LIKE_UUID)
+    long = long.model_copy(update={"insight": long.insight.model_copy(update={
+        "root_cause": "r" * 80, "impact": "i" * 30, "recommendations": ["a" * 30, "b" * 30],
+        "similar_incidents": [SimilarIncident(incident_id="x", title="old one", similarity=0.8, resolution="z" * 500)],
+    })})
+    sent = send(long, policy.privacy, summaries).message.insight
+    assert (sent.root_cause, sent.impact, sent.recommendations) == ("r" * 80, "i" * 30, ["a" * 10])
+    assert [(s.title, s.resolution) for s in sent.similar_incidents] == [("old one", None)]
 
 
 def test_the_shore_keeps_an_officers_acknowledgement_over_a_later_open_update():
@@ -129,7 +183,7 @@ def test_the_shore_keeps_an_officers_acknowledgement_over_a_later_open_update():
 def test_the_shore_stores_the_timeline_and_insight_of_what_arrives(privacy):
     """Timeline events become event rows (the anomalies stay on board); an insight becomes an insight row."""
     rows = Rows()
-    arrived = handlers.outbox_message(change("updated", incident_id=CARD_LIKE_UUID, version=2), privacy, started=utc_now())
+    arrived = send(change("updated", incident_id=CARD_LIKE_UUID, version=2), privacy)
     handlers.add_fleet_message(rows, arrived.message, stored_at=utc_now(), operator_status={})
     assert rows.anomalies == []
     handlers.add_fleet_message(rows, insight(CARD_LIKE_UUID, version=2), stored_at=utc_now(), operator_status={})
