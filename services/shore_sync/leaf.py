@@ -16,7 +16,12 @@ SHORE_ROLES = ("incident-api",)
 
 
 def jetstream_domain(settings: Settings) -> str:
-    return SHORE_DOMAIN if settings.is_shore else ship_token(settings.ship_id)
+    if settings.is_shore:
+        return SHORE_DOMAIN
+    domain = ship_token(settings.ship_id)
+    if domain == SHORE_DOMAIN:
+        raise ValueError(f"ship id {settings.ship_id!r} is the hub's JetStream domain; choose another")
+    return domain
 
 
 def local_only_subjects() -> list[str]:

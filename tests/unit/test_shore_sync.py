@@ -210,6 +210,8 @@ def test_leaf_configuration_per_role():
     assert 'listen: "127.0.0.1:17422"' in leafnode_config(hub)
     assert jetstream_domain(hub) == "shore"
     assert jetstream_domain(Settings(ship_id="ms.aurora")) == "ms_aurora"
+    with pytest.raises(ValueError):
+        jetstream_domain(Settings(ship_id="shore"))
 
 
 def test_fleet_sources_each_ships_outbox_through_its_domain():
