@@ -1,25 +1,16 @@
 """`aiops demo` and `aiops up --demo`: a demo ship sending its realistic stream to a node.
 
 Syslog goes over UDP to the syslog listener, exactly as the ship's devices send it; telemetry
-goes to `POST /api/v3/metrics` in small batches."""
+goes to `POST /api/v3/metrics` in small batches (the sender is services/tools/scenario.py's)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from datetime import datetime, timezone
 
-import httpx
-
-from aiops_core.logging import StructuredLogger
 from aiops_core.settings import Settings
-
-log = StructuredLogger.get_logger(__name__, service="demo")
-
-# A long horizon stands for "until stopped": the scenario is generated lazily as it plays.
-UNTIL_STOPPED_S = 7 * 24 * 3600.0
-METRIC_FLUSH_SECONDS = 0.5
+from services.tools.scenario import UNTIL_STOPPED_S, send_events
 
 
 async def send_scenario(
@@ -28,58 +19,11 @@ async def send_scenario(
 ) -> int:
     from services.simulator.scenario import build_scenario
 
-    host, _, port = syslog.rpartition(":")
-    target = (host or "127.0.0.1", int(port))
     start = datetime.now(timezone.utc)
     built = build_scenario(scenario, start=start, duration_s=duration_s or UNTIL_STOPPED_S, speed=speed)
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    pending_metrics: list[dict] = []
-    sent = {"syslog": 0, "metric": 0}
-    last_flush = loop.time()
-    t0 = loop.time()
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10.0) as client:
-        try:
-            for event in built.events():
-                if stop.is_set():
-                    break
-                due = t0 + (event.at - start).total_seconds() / speed
-                delay = due - loop.time()
-                if delay > 0:
-                    if pending_metrics and loop.time() - last_flush >= METRIC_FLUSH_SECONDS:
-                        await _flush(client, pending_metrics)
-                        last_flush = loop.time()
-                    try:
-                        await asyncio.wait_for(stop.wait(), timeout=delay)
-                        break
-                    except asyncio.TimeoutError:
-                        pass
-                if event.kind == "syslog":
-                    sock.sendto(event.payload, target)
-                else:
-                    pending_metrics.append(event.payload)
-                sent[event.kind] += 1
-            await _flush(client, pending_metrics)
-        finally:
-            sock.close()
-    print(f"demo: sent {sent['syslog']} syslog lines and {sent['metric']} metric samples", file=sys.stderr)
+    sent = await send_events(built, url=url, syslog=syslog, token=token, stop=stop)
+    print(f"demo: sent {sent.syslog} syslog lines and {sent.metric} metric samples", file=sys.stderr)
     return 0
-
-
-async def _flush(client: httpx.AsyncClient, samples: list[dict]) -> None:
-    if not samples:
-        return
-    batch = list(samples)
-    samples.clear()
-    try:
-        response = await client.post("/api/v3/metrics", json=batch)
-        if response.status_code >= 400:
-            log.warning("demo_metrics_rejected", status=response.status_code, body=response.text[:300])
-    except httpx.HTTPError as exc:
-        log.warning("demo_metrics_failed", error=repr(exc))
 
 
 async def run_node_with_demo(settings: Settings, roles: list[str], *, scenario: str, speed: float) -> None:
