@@ -36,7 +36,7 @@ INSIGHT_PATH_LATENCY = Histogram(
     buckets=INSIGHT_BUCKETS, registry=REGISTRY,
 )
 LLM_REQUESTS = Counter(
-    "aiops_llm_requests_total", "LLM requests by outcome (ok, timeout, error, invalid, circuit_open).",
+    "aiops_llm_requests_total", "LLM requests by outcome (ok, timeout, error, invalid, circuit_open, overloaded).",
     ["outcome"], registry=REGISTRY,
 )
 LLM_LATENCY = Histogram(

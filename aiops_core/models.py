@@ -251,6 +251,7 @@ class Incident(Contract):
     evidence: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
     runbook_refs: list[ShortText] = Field(default_factory=list)
     suppressed_by: ShortText | None = None
+    resolution: LongText | None = Field(None, description="What fixed it, as the operator who resolved it wrote.")
     first_seen: UtcDatetime
     last_seen: UtcDatetime
     created_at: UtcDatetime

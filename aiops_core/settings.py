@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(None, description="Unset: local Qdrant in <data_dir>/qdrant.")
     ollama_url: str | None = Field(None, description="Unset: no LLM; insights use the fallback.")
     llm_api: str = Field("ollama", description="ollama or openai (an OpenAI-compatible server).")
+    llm_api_key: str | None = Field(
+        None, description="Bearer key for an OpenAI-compatible server that needs one (vLLM --api-key)."
+    )
 
     policies_dir: Path = PROJECT_ROOT / "policies"
     inventory_file: Path = PROJECT_ROOT / "inventory" / "demo-ship.yaml"
@@ -49,6 +52,10 @@ class Settings(BaseSettings):
     bus_max_deliver: int = 5
     bus_ack_wait_seconds: float = 30.0
     archive_enabled: bool = Field(True, description="The ingest role archives logs.raw to logs_raw.")
+    ingest_buffer_max_bytes: int = Field(
+        256 * 1024**2, ge=0,
+        description="Disk journal for syslog lines while NATS is down (<data_dir>/ingest-buffer); beyond it lines are dropped and counted.",
+    )
 
     # Ship to shore over a NATS leaf-node link (docs/RELIABILITY.md, "Ship to shore").
     shore_leaf_url: str | None = Field(

@@ -35,6 +35,7 @@ class LlmDouble:
         self.delay_seconds = 2.0
         self.content = json.dumps(GOOD_ANSWER)
         self.chat_requests: list[dict] = []
+        self.authorizations: list[str | None] = []
         self.models = [model]
         self.pull_requests: list[dict] = []
         self.pull_fails = False
@@ -56,6 +57,7 @@ class LlmDouble:
 
     async def _behave(self, request: Request) -> JSONResponse | None:
         self.chat_requests.append(await request.json())
+        self.authorizations.append(request.headers.get("authorization"))
         if self.mode == "slow":
             await asyncio.sleep(self.delay_seconds)
         if self.mode == "error":

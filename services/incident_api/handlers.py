@@ -165,12 +165,16 @@ def transition(incident: Incident, to: IncidentStatus, *, actor: str, comment: s
     event = TimelineEvent(at=now, kind="status", summary=summary[:16000], actor=actor)
     # Strictly later than the stored row so the ReplacingMergeTree keeps this change.
     updated_at = max(now, incident.updated_at + timedelta(microseconds=1))
-    changed = incident.model_copy(update={
+    update = {
         "status": to,
         "updated_at": updated_at,
         "version": incident.version + 1,
         "timeline": [*incident.timeline[-99:], event],
-    })
+    }
+    if to == IncidentStatus.RESOLVED:
+        # The resolution feeds retrieval (similar incidents' fixes); the comment stands in for it.
+        update["resolution"] = (resolution or comment or None) and (resolution or comment)[:16000]
+    changed = incident.model_copy(update=update)
     return changed, event
 
 

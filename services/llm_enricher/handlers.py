@@ -4,7 +4,6 @@ a (re-)explanation; shape the EnrichedIncident that goes out."""
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -210,28 +209,11 @@ class Coalescer:
 
 # --- resolved incidents feed the RAG index --------------------------------------------------
 
-_RESOLUTION = re.compile(r"\(resolution: (.*)\)\s*$", re.DOTALL)
-_COMMENT = re.compile(r"→ resolved: (.*?)(?: \(resolution: .*\))?\s*$", re.DOTALL)
-
-
 def resolution_of(incident: Incident) -> str | None:
-    """What fixed a resolved incident, from the incident-api's status event on its timeline:
-    the operator's resolution text, else their comment."""
-    for event in reversed(incident.timeline):
-        if event.kind != "status" or "→ resolved" not in event.summary:
-            continue
-        return resolution_from_summary(event.summary)
-    return None
-
-
-def resolution_from_summary(summary: str) -> str | None:
-    match = _RESOLUTION.search(summary)
-    if match and match.group(1).strip():
-        return match.group(1).strip()
-    match = _COMMENT.search(summary)
-    if match and match.group(1).strip():
-        return match.group(1).strip()
-    return None
+    """What fixed a resolved incident: the operator's resolution (else their comment), which the
+    incident-api sets on the incident when it is resolved."""
+    text = (incident.resolution or "").strip()
+    return text or None
 
 
 def is_resolution(change: IncidentChange) -> bool:

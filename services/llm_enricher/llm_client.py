@@ -130,14 +130,15 @@ class OpenAiClient:
     """An OpenAI-compatible chat completions server asked for a JSON object."""
 
     def __init__(self, base_url: str, model: str, *, temperature: float, max_tokens: int,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 http: httpx.AsyncClient | None = None, api_key: str | None = None) -> None:
         base = _base(base_url)
         # Accept both http://host:8080 and http://host:8080/v1.
         self.base_url = base[: -len("/v1")] if base.endswith("/v1") else base
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self._http = http or httpx.AsyncClient()
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else None
+        self._http = http or httpx.AsyncClient(headers=headers)
 
     async def chat(self, system: str, user: str, *, timeout: float) -> str:
         data = await _post_json(self._http, f"{self.base_url}/v1/chat/completions", {
@@ -178,8 +179,10 @@ def make_client(settings: Settings, policy: LlmPolicy) -> ChatClient | None:
     api = llm_api(settings, policy)
     if api not in ("ollama", "openai"):
         raise ValueError(f"llm_api must be ollama or openai, got {api!r}")
-    cls = OpenAiClient if api == "openai" else OllamaClient
-    return cls(settings.ollama_url, policy.model, temperature=policy.temperature, max_tokens=policy.max_tokens)
+    if api == "openai":
+        return OpenAiClient(settings.ollama_url, policy.model, temperature=policy.temperature,
+                            max_tokens=policy.max_tokens, api_key=settings.llm_api_key)
+    return OllamaClient(settings.ollama_url, policy.model, temperature=policy.temperature, max_tokens=policy.max_tokens)
 
 
 class GuardedLlm:

@@ -21,19 +21,11 @@ WHERE signature = {signature:String} AND expires_at > {now:DateTime64(3, 'UTC')}
 GROUP BY signature
 """
 
-# Resolved incidents and what resolved them (the status event written by the incident-api).
+# Resolved incidents; the document carries the operator's resolution.
 RESOLVED_INCIDENTS = """
-SELECT toString(i.incident_id) AS incident_id, i.latest_doc AS doc, e.last_summary AS resolution_event
-FROM (
-    SELECT incident_id, argMax(doc, version) AS latest_doc, argMax(status, version) AS latest_status
-    FROM aiops.incidents GROUP BY incident_id
-) AS i
-LEFT JOIN (
-    SELECT incident_id, argMax(summary, at) AS last_summary
-    FROM aiops.incident_events
-    WHERE kind = 'status' AND position(summary, '→ resolved') > 0
-    GROUP BY incident_id
-) AS e ON e.incident_id = i.incident_id
-WHERE i.latest_status = 'resolved'
+SELECT toString(incident_id) AS incident_id, argMax(doc, version) AS doc
+FROM aiops.incidents
+GROUP BY incident_id
+HAVING argMax(status, version) = 'resolved'
 LIMIT {limit:UInt32}
 """

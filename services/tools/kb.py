@@ -31,7 +31,7 @@ async def index_knowledge(settings: Settings, *, with_incidents: bool = True) ->
     from aiops_core.store import Store
     from services.llm_enricher import queries
     from services.llm_enricher.embeddings import shared_embedder
-    from services.llm_enricher.handlers import resolution_from_summary, resolution_of
+    from services.llm_enricher.handlers import resolution_of
     from services.llm_enricher.knowledge import load_runbooks
     from services.llm_enricher.rag import IndexLocked, incident_text, open_index, passages_of
 
@@ -69,7 +69,7 @@ async def index_knowledge(settings: Settings, *, with_incidents: bool = True) ->
     indexed = with_resolution = 0
     for row in rows:
         incident = Incident.model_validate_json(row["doc"])
-        resolution = resolution_from_summary(row["resolution_event"] or "") or resolution_of(incident)
+        resolution = resolution_of(incident)
         device = devices.get(incident.ship_id, incident.root_cause_device)
         kind = device.kind if device else None
         [vector] = await embedder.encode([incident_text(incident, kind)])

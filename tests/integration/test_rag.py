@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import pytest
 
-from aiops_core.models import IncidentStatus, IncidentType, Severity, TimelineEvent, utc_now
+from aiops_core.models import IncidentStatus, IncidentType, Severity, utc_now
 from services.llm_enricher.embeddings import DIMENSIONS, shared_embedder
 from services.llm_enricher.handlers import resolution_of
 from services.llm_enricher.knowledge import load_runbooks
@@ -97,10 +97,8 @@ def test_resolved_incident_is_retrieved_with_its_resolution(tmp_path):
     embedder = shared_embedder()
     rag = policy().llm.rag
     now = utc_now()
-    event = TimelineEvent(at=now, kind="status",
-                          summary="alice set status open → resolved (resolution: failed over to Starlink until the squall passed)")
-    past = make_incident(updated_at=now - timedelta(days=3), timeline=[event]).model_copy(
-        update={"status": IncidentStatus.RESOLVED})
+    past = make_incident(updated_at=now - timedelta(days=3)).model_copy(update={
+        "status": IncidentStatus.RESOLVED, "resolution": "failed over to Starlink until the squall passed"})
     [vector] = embedder.encode_sync([incident_text(past, "vsat_modem")])
     index.run_sync(index.upsert_incident_sync, past, "vsat_modem", resolution_of(past), vector)
     # Upserting again (a redelivered status change) keeps one point.

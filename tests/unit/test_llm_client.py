@@ -291,3 +291,14 @@ async def test_llm_api_setting_selects_the_openai_client():
     assert isinstance(make_client(Settings(ollama_url="http://x:1"), llm_policy), OllamaClient)
     openai_policy = llm_policy.model_copy(update={"provider": "openai"})
     assert isinstance(make_client(Settings(ollama_url="http://x:1"), openai_policy), OpenAiClient)
+
+
+async def test_openai_client_sends_the_api_key_when_set(llm_double):
+    """A server started with an API key (vLLM --api-key) gets it as a bearer token; none is sent otherwise."""
+    keyed = OpenAiClient(llm_double.url, "phi3:mini", temperature=0.1, max_tokens=64, api_key="sk-ship")
+    await keyed.chat("s", "u", timeout=3.0)
+    plain = OpenAiClient(llm_double.url, "phi3:mini", temperature=0.1, max_tokens=64)
+    await plain.chat("s", "u", timeout=3.0)
+    assert llm_double.authorizations[-2:] == ["Bearer sk-ship", None]
+    await keyed.aclose()
+    await plain.aclose()

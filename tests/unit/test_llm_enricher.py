@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiops_core.models import IncidentType, Severity, SimilarIncident, TimelineEvent, utc_now
+from aiops_core.models import IncidentType, Severity, SimilarIncident, utc_now
 from services.llm_enricher import handlers
 from services.llm_enricher.breaker import BreakerState, CircuitBreaker
 from services.llm_enricher.cache import InsightCache, signature_of
@@ -351,15 +351,11 @@ def test_bad_runbook_is_reported_and_the_rest_load(tmp_path: Path):
         parse_runbook(tmp_path / "runbooks" / "bad.md")
 
 
-def test_resolution_is_read_from_the_status_event():
-    """The operator's resolution text (else the comment) is what goes into the RAG index."""
-    assert handlers.resolution_from_summary(
-        "alice set status acknowledged → resolved: weather cleared (resolution: failed over to Starlink, back on VSAT at 14:10)"
-    ) == "failed over to Starlink, back on VSAT at 14:10"
-    assert handlers.resolution_from_summary("alice set status open → resolved: rebooted the modem") == "rebooted the modem"
-    assert handlers.resolution_from_summary("alice set status open → resolved") is None
-    event = TimelineEvent(at=utc_now(), kind="status", summary="bob set status open → resolved (resolution: replaced PSU B)")
-    assert handlers.resolution_of(make_incident(timeline=[event])) == "replaced PSU B"
+def test_resolution_is_what_the_operator_wrote():
+    """The incident's resolution is what goes into the RAG index; blank means none."""
+    assert handlers.resolution_of(make_incident().model_copy(update={"resolution": " replaced PSU B "})) == "replaced PSU B"
+    assert handlers.resolution_of(make_incident().model_copy(update={"resolution": "  "})) is None
+    assert handlers.resolution_of(make_incident()) is None
 
 
 def test_incident_text_reads_like_the_platform_words_incidents():
