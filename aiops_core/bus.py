@@ -13,6 +13,9 @@ Nothing is dropped silently: every outcome is counted in `aiops_messages_total`.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -338,20 +341,19 @@ class Bus:
         `after_publish` runs once a batch's outputs are stored and before its inputs are acked:
         the place for a stateful role to persist its state (publish, persist, ack)."""
         spec = CONSUMERS[durable]
-        sub = None
-        while not stop.is_set():
-            try:
-                if sub is None:
-                    sub = await self.js.pull_subscribe_bind(durable=durable, stream=spec.stream)
-                raw_msgs = await sub.fetch(batch, timeout=1.0)
-            except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                continue
-            except Exception as exc:  # noqa: BLE001 - connection churn: wait and retry
-                log.warning("fetch_failed", consumer=durable, error=repr(exc))
-                sub = None
-                await _sleep_unless(stop, 0.5)
-                continue
-            await self._process(spec, raw_msgs, handler, max_deliver, after_publish)
+        feed = PullFeed(self.nc, spec.stream, durable, batch)
+        try:
+            while not stop.is_set():
+                try:
+                    raw_msgs = await feed.next_batch(timeout=1.0)
+                except Exception as exc:  # noqa: BLE001 - connection churn: wait and retry
+                    log.warning("fetch_failed", consumer=durable, error=repr(exc))
+                    await _sleep_unless(stop, 0.5)
+                    continue
+                if raw_msgs:
+                    await self._process(spec, raw_msgs, handler, max_deliver, after_publish)
+        finally:
+            await feed.close()
 
     async def _process(
         self,
@@ -430,6 +432,80 @@ class Bus:
     async def consumer_lag(self, durable: str) -> tuple[int, int]:
         info = await self.js.consumer_info(CONSUMERS[durable].stream, durable)
         return info.num_pending or 0, info.num_ack_pending or 0
+
+
+
+class PullFeed:
+    """A durable pull consumer read continuously: low latency at low rates, big batches at high ones.
+
+    A pull request for `batch` messages stays open on the server, and messages arrive in the
+    background while the previous batch is being handled; `next_batch` hands over whatever has
+    arrived (at least one, at most `batch`). The next request goes out as soon as the open one is
+    filled or ends, unless a full batch is already waiting, so at most about two batches are
+    held unacked here. (`fetch(batch)` instead holds the first message until the batch is full
+    or the request times out: up to a second per stage at low rates.)"""
+
+    # A request the server has not ended within its expiry plus this margin is taken as lost
+    # (a reconnect to a restarted server) and replaced.
+    LOST_AFTER_SECONDS = 2.0
+
+    def __init__(self, nc: NatsClient, stream: str, durable: str, batch: int, expires_seconds: float = 5.0) -> None:
+        self.nc = nc
+        self.batch = batch
+        self.expires_seconds = expires_seconds
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = nc.new_inbox()
+        self._sub = None
+        self._arrived: deque[Msg] = deque()
+        self._ready = asyncio.Event()
+        # Messages the open request may still deliver (0: no request open), and when it went out.
+        self._owed = 0
+        self._requested_at = 0.0
+
+    async def next_batch(self, timeout: float) -> list[Msg]:
+        """What has arrived, waiting up to `timeout` for the first message; [] if none came."""
+        if self._sub is None:
+            self._sub = await self.nc.subscribe(
+                self._inbox, cb=self._on_message, pending_msgs_limit=-1, pending_bytes_limit=-1
+            )
+        lost = self._owed > 0 and time.monotonic() - self._requested_at > self.expires_seconds + self.LOST_AFTER_SECONDS
+        if (self._owed <= 0 and len(self._arrived) < self.batch) or lost:
+            await self._request()
+        if not self._arrived:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout=timeout)
+            except asyncio.TimeoutError:
+                return []
+        return [self._arrived.popleft() for _ in range(min(len(self._arrived), self.batch))]
+
+    async def _request(self) -> None:
+        self._owed = self.batch
+        self._requested_at = time.monotonic()
+        body = json.dumps({"batch": self.batch, "expires": int(self.expires_seconds * 1e9)}).encode()
+        await self.nc.publish(self._next_subject, body, reply=self._inbox)
+
+    async def _on_message(self, msg: Msg) -> None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            self._arrived.append(msg)
+            self._owed -= 1
+        elif status == "100":
+            return
+        else:
+            # 408 (expired) or 409 (a limit, a leadership change): the open request is over.
+            self._owed = 0
+        if self._owed <= 0 and len(self._arrived) < self.batch:
+            await self._request()
+        self._ready.set()
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+            self._sub = None
 
 
 def stream_config(spec: StreamSpec) -> StreamConfig:

@@ -3,8 +3,10 @@
 - `chdb:///<dir>` runs the ClickHouse engine in-process (the embedded node); `http://...` talks
   to a server (compose). Same SQL either way.
 - Queries take `{name:Type}` parameters only; no value is ever formatted into SQL text.
-- Every call runs on the store's own worker threads, never on the event loop. chDB locks its
-  data directory to one process and is driven from one thread; a server gets a small pool.
+- Every call runs on the store's own worker threads, never on the event loop, each thread with its
+  own client. chDB locks its data directory to one process but serves that process's clients
+  concurrently, so the embedded engine gets a pool too: a slow read (stats over a big history,
+  a background refresh) never holds up the fast path's inserts behind it.
 - Versioned migrations in `aiops_core/migrations/NNNN_name.sql` are applied once, in order.
 """
 
@@ -29,6 +31,7 @@ log = StructuredLogger.get_logger(__name__, service="store")
 
 DATABASE = "aiops"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+STORE_THREADS = 4
 
 
 class StoreUnavailable(RuntimeError):
@@ -40,9 +43,7 @@ class Store:
         self.dsn = dsn
         self.embedded = dsn.startswith("chdb://")
         self.timeout_seconds = timeout_seconds
-        self._executor = ThreadPoolExecutor(
-            max_workers=1 if self.embedded else 4, thread_name_prefix="store"
-        )
+        self._executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store")
         self._local = threading.local()
         self._clients: list[Client] = []
         self._lock = threading.Lock()
@@ -118,10 +119,19 @@ class Store:
     async def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        await self._run(
-            f"insert:{table}",
-            lambda: self._client().insert(f"{DATABASE}.{table}", list(rows), column_names=list(columns)),
-        )
+        await self._run(f"insert:{table}", self._insert, table, tuple(columns), list(rows))
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[Sequence[Any]]) -> None:
+        # The insert context (column types) is looked up once per thread and table, not per insert:
+        # that lookup is a query of its own, as slow as a small insert.
+        contexts = getattr(self._local, "insert_contexts", None)
+        if contexts is None:
+            contexts = self._local.insert_contexts = {}
+        client = self._client()
+        context = contexts.get((table, columns))
+        if context is None:
+            context = contexts[(table, columns)] = client.create_insert_context(f"{DATABASE}.{table}", list(columns))
+        client.insert(data=rows, context=context)
 
     def _migrate(self) -> None:
         client = self._client()
