@@ -26,6 +26,10 @@ test: setup
 test-unit: setup
 	$(PY) -m pytest tests/unit -q
 
+# Crashes, restarts and a NATS restart under load; ends with `lost=N duplicated=M` (docs/RELIABILITY.md).
+chaos: setup
+	bash scripts/chaos.sh
+
 schema: setup
 	$(VENV)/bin/aiops schema
 

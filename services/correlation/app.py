@@ -106,7 +106,11 @@ class CorrelationRole:
         subject = INCIDENTS_CREATED if result.change == "created" else INCIDENTS_UPDATED
         self._labels[result.label] += 1
         metrics.STAGE_LATENCY.labels(STAGE).observe(time.perf_counter() - started_clock)
-        return [Outgoing(subject, change, msg_id(result.incident.incident_id, result.incident.version))]
+        # The anomaly is part of the id: after a crash between publish and persist, the state is
+        # replayed from before that batch and a different anomaly may come first and get the same
+        # version; with `<incident_id>:<version>` alone JetStream would drop that real change as a
+        # duplicate (docs/RELIABILITY.md, found by `make chaos`).
+        return [Outgoing(subject, change, msg_id(result.incident.incident_id, result.incident.version, anomaly.anomaly_id))]
 
     async def handle_statuses(self, items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
         await self._begin(_STATUSES)

@@ -20,6 +20,7 @@ from aiops_core.logging import StructuredLogger
 from aiops_core.models import LogEntry, MetricSample, utc_now
 from aiops_core.runtime import Runtime
 from services.ingest import queries
+from services.ingest.buffer import DiskBuffer
 from services.ingest.handlers import (
     InputError,
     LogIn,
@@ -36,6 +37,8 @@ log = StructuredLogger.get_logger(__name__, service="ingest")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # Syslog lines wait here for the batch publisher; bounded so a flood cannot exhaust memory.
 SYSLOG_QUEUE_LIMIT = 50_000
+# While the disk buffer holds lines, a replay is tried this often (and at once when NATS reconnects).
+BUFFER_RETRY_SECONDS = 1.0
 
 
 class IngestRole:
@@ -48,9 +51,13 @@ class IngestRole:
         self.queue: asyncio.Queue[LogEntry] = asyncio.Queue(maxsize=SYSLOG_QUEUE_LIMIT)
         self._udp_transport: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.AbstractServer | None = None
+        self.buffer: DiskBuffer | None = None
 
     async def start(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # Left over from a stop or crash while NATS was down: replayed first, in order.
+        self.buffer = DiskBuffer(runtime.settings.data_dir / "ingest-buffer", runtime.settings.ingest_buffer_max_bytes)
+        metrics.INGEST_BUFFERED.set(self.buffer.lines)
         await self.reload_registry()
         runtime.services["ingest"] = self
         runtime.spawn(self._publish_syslog_batches(), "ingest:syslog-publisher")
@@ -133,38 +140,65 @@ class IngestRole:
             log.warning("dead_letter_failed", reason=reason, error=repr(exc))
 
     async def _publish_syslog_batches(self) -> None:
-        assert self.runtime
+        """Publishes queued syslog lines; while NATS is down they go to the disk buffer, which is
+        replayed (oldest first) before anything newer is published, so the order is kept."""
+        assert self.runtime and self.buffer
+        retry_at = 0.0
         while not self.runtime.stop.is_set():
             try:
                 first = await asyncio.wait_for(self.queue.get(), timeout=0.5)
             except asyncio.TimeoutError:
-                continue
-            batch = [first]
-            while len(batch) < 1000 and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            await self._publish_until_done(batch)
+                first = None
+            if first is not None:
+                batch = [first]
+                while len(batch) < 1000 and not self.queue.empty():
+                    batch.append(self.queue.get_nowait())
+                await self._publish_or_buffer(batch)
+            if not self.buffer.empty and self.runtime.bus.connected and time.monotonic() >= retry_at:
+                if not await self._replay_buffer():
+                    retry_at = time.monotonic() + BUFFER_RETRY_SECONDS
 
-    async def _publish_until_done(self, batch: list[LogEntry]) -> None:
-        assert self.runtime
-        delay = 0.2
-        while True:
+    async def _publish_or_buffer(self, batch: list[LogEntry]) -> None:
+        assert self.runtime and self.buffer
+        if self.buffer.empty and self.runtime.bus.connected:
             try:
                 await self.publish_logs(batch)
                 return
-            except Exception as exc:  # noqa: BLE001 - NATS down: keep the batch and retry
-                log.warning("publish_retry", count=len(batch), error=repr(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except Exception as exc:  # noqa: BLE001 - not stored by JetStream: journal it
+                log.warning("syslog_publish_failed", count=len(batch), error=repr(exc))
+        self._journal(batch)
+
+    def _journal(self, batch: list[LogEntry]) -> None:
+        assert self.buffer
+        if self.buffer.empty:
+            log.warning("ingest_buffering_to_disk", directory=str(self.buffer.directory))
+        dropped = self.buffer.append(batch)
+        metrics.INGESTED.labels("syslog", "buffered").inc(len(batch) - dropped)
+        if dropped:
+            # The journal is full (ingest_buffer_max_bytes): the loss is counted and reported.
+            metrics.INGESTED.labels("syslog", "dropped").inc(dropped)
+            log.error("ingest_buffer_full", dropped=dropped, max_bytes=self.buffer.max_bytes)
+        metrics.INGEST_BUFFERED.set(self.buffer.lines)
+
+    async def _replay_buffer(self) -> bool:
+        assert self.buffer
+        try:
+            replayed = await self.buffer.replay(self.publish_logs)
+        except Exception as exc:  # noqa: BLE001 - still down: the journal waits for the next try
+            log.warning("ingest_buffer_replay_failed", left=self.buffer.lines, error=repr(exc))
+            return False
+        finally:
+            metrics.INGEST_BUFFERED.set(self.buffer.lines)
+        log.info("ingest_buffer_replayed", lines=replayed)
+        return True
 
     async def _drain_queue(self) -> None:
         batch = []
         while not self.queue.empty():
             batch.append(self.queue.get_nowait())
         if batch:
-            try:
-                await self.publish_logs(batch)
-            except Exception as exc:  # noqa: BLE001 - shutting down; report what is left
-                log.error("shutdown_publish_failed", count=len(batch), error=repr(exc))
+            # Whatever cannot be published now is journalled for the next start.
+            await self._publish_or_buffer(batch)
 
     async def publish_logs(self, entries: Sequence[LogEntry]) -> None:
         assert self.runtime
