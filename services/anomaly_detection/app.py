@@ -34,6 +34,9 @@ class AnomalyDetectionRole:
         self.metrics: MetricAnalyzer | None = None
         # Inputs handled since the last snapshot: an idle role does not rewrite its files.
         self._changes = 0
+        # Held while a batch is analysed and while the state is serialised (in a thread, so the
+        # node's other roles keep the event loop): a snapshot never sees half a batch.
+        self._state_lock = asyncio.Lock()
 
     async def start(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -71,6 +74,15 @@ class AnomalyDetectionRole:
         delay_ms = self.runtime.settings.fault_injection_delay_ms
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
+        async with self._state_lock:
+            return self._analyze_batch(items, expected, analyze)
+
+    def _analyze_batch(
+        self,
+        items: list[Incoming],
+        expected: type[BaseModel],
+        analyze: Callable[[BaseModel], AnomalyDetected | None],
+    ) -> list[Sequence[Outgoing] | BaseException]:
         results: list[Sequence[Outgoing] | BaseException] = []
         for item in items:
             message = item.message
@@ -129,14 +141,20 @@ class AnomalyDetectionRole:
         return logs, metric_analyzer
 
     async def save_snapshot(self) -> None:
-        """Serialises on the loop (between batches, so the state is consistent) and writes off it."""
-        assert self.runtime is not None and self.logs is not None and self.metrics is not None
-        self._changes = 0
-        templates = orjson.dumps(self.logs.miner.snapshot())
-        baselines = orjson.dumps({"logs": self.logs.snapshot(), "metrics": self.metrics.snapshot()})
+        """Serialises the state off the event loop, with the consumers paused, then writes it."""
+        assert self.runtime is not None
+        async with self._state_lock:
+            self._changes = 0
+            templates, baselines = await asyncio.to_thread(self._serialized_state)
         directory = state.state_dir(self.runtime.settings.data_dir)
         await asyncio.to_thread(state.write_snapshot, directory, state.TEMPLATES_FILE, templates)
         await asyncio.to_thread(state.write_snapshot, directory, state.BASELINES_FILE, baselines)
+
+    def _serialized_state(self) -> tuple[bytes, bytes]:
+        assert self.logs is not None and self.metrics is not None
+        templates = orjson.dumps(self.logs.miner.snapshot())
+        baselines = orjson.dumps({"logs": self.logs.snapshot(), "metrics": self.metrics.snapshot()})
+        return templates, baselines
 
     async def _snapshot_periodically(self, interval_seconds: float) -> None:
         assert self.runtime is not None

@@ -8,7 +8,7 @@ as JSON-able data. `strongest` picks the verdict one input is reported with.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Hashable, TypeVar
 
@@ -89,8 +89,41 @@ class Bounded(Generic[K, V]):
         return len(self.items)
 
 
+# Snapshots are columns (one list per field) rather than a list per baseline: 100,000 small
+# lists built at once wake the garbage collector's full passes and stall the event loop.
+KEY_FIELDS = ("ship_id", "device_id", "name")
+
+
+def optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def snapshot_columns(entries: Mapping[tuple[str, str, str], Any], fields: Mapping[str, Callable[[Any], Any]]) -> dict[str, list[Any]]:
+    """A bounded map of (ship, device, name) to state objects as one list per key part and field."""
+    keys = list(entries)
+    states = list(entries.values())
+    columns: dict[str, list[Any]] = {part: [key[i] for key in keys] for i, part in enumerate(KEY_FIELDS)}
+    columns.update({name: [getattr(state, name) for state in states] for name in fields})
+    return columns
+
+
+def restore_columns(
+    data: Mapping[str, Sequence[Any]], fields: Mapping[str, Callable[[Any], Any]], create: Callable[[], Any]
+) -> Iterator[tuple[tuple[str, str, str], Any]]:
+    """The (key, state) pairs of `snapshot_columns` data, every value converted to its field's type."""
+    names = [*KEY_FIELDS, *fields]
+    converters = [str, str, str, *fields.values()]
+    for row in zip(*(data[name] for name in names), strict=True):
+        ship_id, device_id, name, *values = (convert(value) for convert, value in zip(converters, row))
+        state = create()
+        for field_name, value in zip(fields, values):
+            setattr(state, field_name, value)
+        yield (ship_id, device_id, name), state
+
+
 __all__ = [
     "EWMA",
+    "KEY_FIELDS",
     "LOG_PATTERN",
     "MAD",
     "METRIC_THRESHOLD",
@@ -106,5 +139,8 @@ __all__ = [
     "Bounded",
     "Verdict",
     "excess_score",
+    "optional_float",
+    "restore_columns",
+    "snapshot_columns",
     "strongest",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from aiops_core.models import IncidentType, LogLevel
 from aiops_core.policy import (
     IgnorePattern,
+    log_level_at_least,
     LogPattern,
     NewTemplateDetector as NewTemplatePolicy,
     RareTemplateDetector as RareTemplatePolicy,
@@ -29,11 +30,19 @@ from services.anomaly_detection.detectors import (
     Bounded,
     Verdict,
     excess_score,
+    optional_float,
+    restore_columns,
+    snapshot_columns,
 )
 from services.anomaly_detection.detectors.literals import LiteralGate
 from services.anomaly_detection.templates import Mined
 
 HOUR = 3600.0
+
+
+def _levels_at_least(enabled: bool, minimum: LogLevel) -> frozenset[LogLevel]:
+    """The levels a detector reports on, worked out once: a set lookup per line, not a list scan."""
+    return frozenset(level for level in LogLevel if enabled and log_level_at_least(level, minimum))
 # Empty buckets folded into a rate baseline one by one; beyond this many the baseline has decayed
 # to nothing anyway (0.9 ** 200 is about 1e-9 at the default alpha).
 MAX_EMPTY_BUCKETS_FOLDED = 200
@@ -45,21 +54,24 @@ class PatternDetector:
     def __init__(self, patterns: Sequence[LogPattern], ignore: Sequence[IgnorePattern]) -> None:
         self.patterns = tuple(patterns)
         self.ignore = tuple(ignore)
+        # The compiled regexes, held here: reading them off the frozen policy models is slow.
+        self._patterns = [(rule, rule.pattern) for rule in self.patterns]
+        self._ignore = [(rule.name, rule.pattern) for rule in self.ignore]
         self._pattern_gate = LiteralGate(p.regex for p in self.patterns)
         self._ignore_gate = LiteralGate(p.regex for p in self.ignore)
 
     def ignored_by(self, message: str) -> str | None:
         """The name of the ignore pattern the line matches, if any."""
         for index in self._ignore_gate.candidates(message):
-            rule = self.ignore[index]
-            if rule.pattern.search(message):
-                return rule.name
+            name, pattern = self._ignore[index]
+            if pattern.search(message):
+                return name
         return None
 
     def detect(self, message: str) -> Verdict | None:
         for index in self._pattern_gate.candidates(message):
-            rule = self.patterns[index]
-            match = rule.pattern.search(message)
+            rule, pattern = self._patterns[index]
+            match = pattern.search(message)
             if match:
                 return Verdict(
                     LOG_PATTERN, rule.incident_type, rule.severity, rule.score, RULE,
@@ -89,10 +101,11 @@ class NewTemplateDetector:
 
     def __init__(self, policy: NewTemplatePolicy) -> None:
         self.policy = policy
+        self.levels = _levels_at_least(policy.enabled, policy.min_level)
 
     def detect(self, mined: Mined, lines_seen: int, level: LogLevel) -> Verdict | None:
         p = self.policy
-        if not mined.is_new or lines_seen <= p.warmup_lines or not p.applies_to(level):
+        if not mined.is_new or lines_seen <= p.warmup_lines or level not in self.levels:
             return None
         return Verdict(
             NEW_TEMPLATE, p.incident_type, p.severity, SEVERITY_SCORE[p.severity], STATISTICAL,
@@ -108,6 +121,7 @@ class RareTemplateDetector:
 
     def __init__(self, policy: RareTemplatePolicy, capacity: int) -> None:
         self.policy = policy
+        self.levels = _levels_at_least(policy.enabled, policy.min_level)
         self.templates: Bounded[str, list[Any]] = Bounded(capacity)
 
     def observe(self, mined: Mined, at: float, level: LogLevel) -> Verdict | None:
@@ -115,7 +129,7 @@ class RareTemplateDetector:
         first_seen, sightings = self.templates.get_or_create(mined.template_id, lambda: [at, []])
         sightings.append(at)
         del sightings[: -(p.max_count_per_hour + 1)]
-        if mined.is_new or not p.applies_to(level):
+        if mined.is_new or level not in self.levels:
             return None
         age = at - first_seen
         last_hour = sum(1 for seen in sightings if at - seen <= HOUR)
@@ -127,12 +141,25 @@ class RareTemplateDetector:
              "max_count_per_hour": p.max_count_per_hour},
         )
 
-    def snapshot(self) -> list[Any]:
-        return [[key, first, list(sightings)] for key, (first, sightings) in self.templates.items.items()]
+    def snapshot(self) -> dict[str, list[Any]]:
+        entries = self.templates.items
+        return {
+            "template_id": list(entries),
+            "first_seen": [first for first, _ in entries.values()],
+            "sighting_counts": [len(sightings) for _, sightings in entries.values()],
+            "sightings": [seen for _, sightings in entries.values() for seen in sightings],
+        }
 
-    def restore(self, data: list[Any]) -> None:
-        for key, first, sightings in data:
-            self.templates.get_or_create(str(key), lambda: [float(first), [float(s) for s in sightings]])
+    def restore(self, data: dict[str, list[Any]]) -> None:
+        flat = [float(seen) for seen in data["sightings"]]
+        start = 0
+        for template_id, first, count in zip(data["template_id"], data["first_seen"], data["sighting_counts"], strict=True):
+            end = start + int(count)
+            if end > len(flat):
+                raise ValueError("rare-template snapshot: the sightings do not add up")
+            restored = [float(first), flat[start:end]]
+            self.templates.get_or_create(str(template_id), lambda: restored)
+            start = end
 
 
 class _Rate:
@@ -149,15 +176,11 @@ class _Rate:
         self.armed = True
         self.last_fired: float | None = None
 
-    def as_list(self) -> list[Any]:
-        return [self.bucket, self.count, self.mean, self.var, self.seen, self.armed, self.last_fired]
 
-    @classmethod
-    def from_list(cls, data: list[Any]) -> _Rate:
-        rate = cls(int(data[0]))
-        rate.count, rate.mean, rate.var, rate.seen = int(data[1]), float(data[2]), float(data[3]), int(data[4])
-        rate.armed, rate.last_fired = bool(data[5]), None if data[6] is None else float(data[6])
-        return rate
+
+_RATE_FIELDS = {
+    "bucket": int, "count": int, "mean": float, "var": float, "seen": int, "armed": bool, "last_fired": optional_float,
+}
 
 
 class RateSpikeDetector:
@@ -227,10 +250,9 @@ class RateSpikeDetector:
         rate.mean += increment
         rate.var = (1 - alpha) * (rate.var + diff * increment)
 
-    def snapshot(self) -> list[Any]:
-        return [[list(key), rate.as_list()] for key, rate in self.rates.items.items()]
+    def snapshot(self) -> dict[str, list[Any]]:
+        return snapshot_columns(self.rates.items, _RATE_FIELDS)
 
-    def restore(self, data: list[Any]) -> None:
-        for key, rate in data:
-            restored = _Rate.from_list(rate)
-            self.rates.get_or_create((str(key[0]), str(key[1]), str(key[2])), lambda: restored)
+    def restore(self, data: dict[str, list[Any]]) -> None:
+        for key, rate in restore_columns(data, _RATE_FIELDS, lambda: _Rate(0)):
+            self.rates.get_or_create(key, lambda: rate)

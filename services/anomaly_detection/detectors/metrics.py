@@ -30,6 +30,9 @@ from services.anomaly_detection.detectors import (
     Bounded,
     Verdict,
     excess_score,
+    optional_float,
+    restore_columns,
+    snapshot_columns,
 )
 
 # EWMA and MAD have no hold time in the policy; a statistical deviation must still outlast one
@@ -76,16 +79,8 @@ class Episode:
         self.last_reported = at
         return held
 
-    def as_list(self) -> list[float | None]:
-        return [self.started, self.last_sample, self.last_reported]
 
-    @classmethod
-    def from_list(cls, data: Sequence[float | None]) -> Episode:
-        episode = cls()
-        episode.started, episode.last_sample, episode.last_reported = (
-            None if v is None else float(v) for v in data
-        )
-        return episode
+_EPISODE_FIELDS = {"started": optional_float, "last_sample": optional_float, "last_reported": optional_float}
 
 
 def _rule_key(rule: MetricThreshold) -> str:
@@ -124,27 +119,31 @@ class ThresholdDetector:
             ))
         return verdicts
 
-    def snapshot(self) -> list[Any]:
-        return [[list(key), episode.as_list()] for key, episode in self.episodes.items.items()]
+    def snapshot(self) -> dict[str, list[Any]]:
+        return snapshot_columns(self.episodes.items, _EPISODE_FIELDS)
 
-    def restore(self, data: list[Any]) -> None:
-        for key, episode in data:
-            restored = Episode.from_list(episode)
-            self.episodes.get_or_create((str(key[0]), str(key[1]), str(key[2])), lambda: restored)
+    def restore(self, data: dict[str, list[Any]]) -> None:
+        for key, episode in restore_columns(data, _EPISODE_FIELDS, Episode):
+            self.episodes.get_or_create(key, lambda: episode)
 
 
 def _spread_floor(level: float) -> float:
     return max(abs(level) * RELATIVE_SPREAD_FLOOR, ABSOLUTE_SPREAD_FLOOR)
 
 
-class _Ewma:
-    __slots__ = ("n", "mean", "var", "episode")
+class _Ewma(Episode):
+    """An EWMA baseline and the episode of deviations from it."""
+
+    __slots__ = ("n", "mean", "var")
 
     def __init__(self) -> None:
+        super().__init__()
         self.n = 0
         self.mean = 0.0
         self.var = 0.0
-        self.episode = Episode()
+
+
+_EWMA_FIELDS = {"n": int, "mean": float, "var": float, **_EPISODE_FIELDS}
 
 
 class EwmaDetector:
@@ -170,7 +169,7 @@ class EwmaDetector:
         if state.n >= p.min_samples:
             std = max(math.sqrt(state.var), _spread_floor(state.mean))
             z = (value - state.mean) / std
-            held = state.episode.step(at, abs(z) > p.sigma, STATISTICAL_HOLD_SECONDS)
+            held = state.step(at, abs(z) > p.sigma, STATISTICAL_HOLD_SECONDS)
             if held is not None:
                 verdict = Verdict(
                     EWMA, self.incident_types.get(metric, IncidentType.UNKNOWN), p.severity,
@@ -193,23 +192,22 @@ class EwmaDetector:
         state.mean += increment
         state.var = (1 - alpha) * (state.var + diff * increment)
 
-    def snapshot(self) -> list[Any]:
-        return [[list(k), [s.n, s.mean, s.var, s.episode.as_list()]] for k, s in self.states.items.items()]
+    def snapshot(self) -> dict[str, list[Any]]:
+        return snapshot_columns(self.states.items, _EWMA_FIELDS)
 
-    def restore(self, data: list[Any]) -> None:
-        for key, (n, mean, var, episode) in data:
-            state = _Ewma()
-            state.n, state.mean, state.var = int(n), float(mean), float(var)
-            state.episode = Episode.from_list(episode)
-            self.states.get_or_create((str(key[0]), str(key[1]), str(key[2])), lambda: state)
+    def restore(self, data: dict[str, list[Any]]) -> None:
+        for key, state in restore_columns(data, _EWMA_FIELDS, _Ewma):
+            self.states.get_or_create(key, lambda: state)
 
 
-class _Window:
-    __slots__ = ("values", "episode")
+class _Window(Episode):
+    """The last samples and the episode of deviations from their median."""
 
-    def __init__(self, size: int) -> None:
+    __slots__ = ("values",)
+
+    def __init__(self, size: int | None = None) -> None:
+        super().__init__()
         self.values: deque[float] = deque(maxlen=size)
-        self.episode = Episode()
 
 
 class MadDetector:
@@ -220,13 +218,18 @@ class MadDetector:
         self.metrics = frozenset(policy.metrics)
         self.incident_types = incident_types
         self.states: Bounded[MetricKey, _Window] = Bounded(capacity)
+        window = policy.window
+        self._restored_fields = {"values": lambda values: deque(map(float, values), maxlen=window), **_EPISODE_FIELDS}
+
+    def _new_window(self) -> _Window:
+        return _Window(self.policy.window)
 
     def observe(self, key: MetricKey, value: float, at: float) -> Verdict | None:
         metric = key[2]
         if metric not in self.metrics:
             return None
         p = self.policy
-        state = self.states.get_or_create(key, lambda: _Window(p.window))
+        state = self.states.get_or_create(key, self._new_window)
         verdict = None
         if len(state.values) >= p.min_samples:
             median = statistics.median(state.values)
@@ -235,7 +238,7 @@ class MadDetector:
             scale = mad / MAD_CONSISTENCY if mad > 0 else MEAN_AD_CONSISTENCY * statistics.fmean(deviations)
             scale = max(scale, _spread_floor(median))
             z = (value - median) / scale
-            held = state.episode.step(at, abs(z) > p.threshold, STATISTICAL_HOLD_SECONDS)
+            held = state.step(at, abs(z) > p.threshold, STATISTICAL_HOLD_SECONDS)
             if held is not None:
                 verdict = Verdict(
                     MAD, self.incident_types.get(metric, IncidentType.UNKNOWN), p.severity,
@@ -246,12 +249,11 @@ class MadDetector:
         state.values.append(value)
         return verdict
 
-    def snapshot(self) -> list[Any]:
-        return [[list(k), [list(s.values), s.episode.as_list()]] for k, s in self.states.items.items()]
+    def snapshot(self) -> dict[str, list[Any]]:
+        columns = snapshot_columns(self.states.items, _EPISODE_FIELDS)
+        columns["values"] = [list(state.values) for state in self.states.items.values()]
+        return columns
 
-    def restore(self, data: list[Any]) -> None:
-        for key, (values, episode) in data:
-            state = _Window(self.policy.window)
-            state.values.extend(float(v) for v in values)
-            state.episode = Episode.from_list(episode)
-            self.states.get_or_create((str(key[0]), str(key[1]), str(key[2])), lambda: state)
+    def restore(self, data: dict[str, list[Any]]) -> None:
+        for key, state in restore_columns(data, self._restored_fields, _Window):
+            self.states.get_or_create(key, lambda: state)
