@@ -30,6 +30,7 @@ from aiops_core.logging import StructuredLogger
 log = StructuredLogger.get_logger(__name__, service="store")
 
 DATABASE = "aiops"
+MIGRATE_TIMEOUT_SECONDS = 180.0
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 STORE_THREADS = 4
 
@@ -57,18 +58,19 @@ class Store:
                 self._clients.append(client)
         return client
 
-    async def _run(self, operation: str, fn, *args) -> Any:
+    async def _run(self, operation: str, fn, *args, timeout: float | None = None) -> Any:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, fn, *args), timeout=self.timeout_seconds
+                loop.run_in_executor(self._executor, fn, *args), timeout=timeout or self.timeout_seconds
             )
         except Exception as exc:
             metrics.STORE_ERRORS.labels(operation).inc()
             raise StoreUnavailable(f"{operation} failed: {exc}") from exc
 
     async def start(self) -> None:
-        await self._run("migrate", self._migrate)
+        # Opening the engine and creating every table can take a while on a busy edge server.
+        await self._run("migrate", self._migrate, timeout=MIGRATE_TIMEOUT_SECONDS)
         metrics.STORE_UP.set(1)
 
     async def close(self) -> None:
