@@ -177,6 +177,19 @@ def _statements(sql: str) -> list[str]:
     return statements
 
 
+# What a DateTime64 column, and so a DateTime64 query parameter, can hold.
+MIN_TIME = datetime(1900, 1, 1, tzinfo=timezone.utc)
+MAX_TIME = datetime(2299, 12, 31, tzinfo=timezone.utc)
+
+
+def clamp_time(value: datetime) -> datetime:
+    """A time from a client as a query parameter: naive is UTC, and outside DateTime64's range it is
+    moved to the range's edge (a bound before 1900 or after 2299 selects the same rows as the edge),
+    so a far-off date in a filter is an answer, not a server error."""
+    aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return min(max(aware, MIN_TIME), MAX_TIME)
+
+
 def _aware(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)

@@ -27,6 +27,7 @@ from aiops_core.models import (
     utc_now,
 )
 from aiops_core.runtime import Runtime, RuntimeDep
+from aiops_core.store import clamp_time
 from services.incident_api import handlers, queries
 from services.incident_api.console import console_router
 from services.incident_api.trace import build_trace
@@ -361,9 +362,7 @@ def _error_rate_pct() -> float | None:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
+    return None if value is None else clamp_time(value)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

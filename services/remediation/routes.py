@@ -15,6 +15,7 @@ from aiops_core.auth import Approver, Operator, Viewer
 from aiops_core.models import ActionStatus, Identifier, TrackingId
 from aiops_core.policy import PolicyError, policy_diff
 from aiops_core.runtime import RuntimeDep
+from aiops_core.store import clamp_time
 from services.remediation.app import SERVICE_KEY, Remediation
 from services.remediation.checks import Refused
 
@@ -162,11 +163,9 @@ def _audit_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> dict[str, Any]:
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
         events, total = await audit.search(
             runtime.store, actor=actor or "", action=action or "", target=target or "",
-            since=since or EPOCH, limit=limit, offset=offset,
+            since=clamp_time(since) if since else EPOCH, limit=limit, offset=offset,
         )
         return {"items": [e.model_dump(mode="json") for e in events], "total": total}
 
