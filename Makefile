@@ -8,6 +8,7 @@ DATA_DIR ?= ./.aiops-data
 .PHONY: setup run test test-unit chaos bench schema clean
 
 setup: $(STAMP)
+	bash scripts/build_console.sh
 
 # torch is installed first, pinned to the CPU build, so sentence-transformers does not pull CUDA.
 $(STAMP): pyproject.toml
@@ -21,6 +22,7 @@ run: setup
 	$(VENV)/bin/aiops up --data-dir $(DATA_DIR) --demo
 
 test: setup
+	bash scripts/install_browser.sh
 	bash scripts/test.sh
 
 test-unit: setup

@@ -42,12 +42,12 @@ def console_router(build_dir: Path = BUILD_DIR) -> APIRouter:
             )
         return FileResponse(index_file, media_type="text/html", headers={"cache-control": NO_CACHE})
 
-    @router.get("/console", include_in_schema=False)
+    @router.api_route("/console", methods=["GET", "HEAD"], include_in_schema=False)
     async def console_root() -> Response:
         # The build's asset URLs are relative to /console/; the trailing slash keeps them working.
         return RedirectResponse("/console/", status_code=307)
 
-    @router.get("/console/{path:path}", include_in_schema=False, summary="The Operations Console (standalone build)")
+    @router.api_route("/console/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
     async def console_file(path: str) -> Response:
         asset = resolve_asset(build_dir, path) if path else None
         if asset is not None and asset.name != "index.html":

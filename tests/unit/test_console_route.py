@@ -85,3 +85,10 @@ def test_paths_outside_the_build_are_never_served(build_dir):
     assert resolve_asset(build_dir, "assets/console.0123456789ab.js") == (build_dir / "assets" / "console.0123456789ab.js").resolve()
     response = client_for(build_dir).get("/console/..%2Fsecret.txt")
     assert "not for the browser" not in response.text
+
+
+def test_head_requests_are_answered(build_dir):
+    """HEAD /console/ answers 200 without a body, as monitors and `curl -I` expect."""
+    response = client_for(build_dir).head("/console/")
+    assert response.status_code == 200
+    assert response.content == b""

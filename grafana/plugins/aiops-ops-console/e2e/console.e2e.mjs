@@ -49,9 +49,20 @@ const screenshots = [];
 const consoleErrors = [];
 const pageErrors = [];
 
+// Requests in flight, so a screenshot waits for the icons and refreshes that arrive after the
+// element a step waited for (the page's own 'networkidle' state fires once, at load).
+let inflight = 0;
+
+async function networkQuiet(page, quietMs = 300, maxMs = 10000) {
+  let quietFor = 0;
+  for (let waited = 0; quietFor < quietMs && waited < maxMs; waited += 50) {
+    await page.waitForTimeout(50);
+    quietFor = inflight === 0 ? quietFor + 50 : 0;
+  }
+}
+
 async function shot(page, name) {
-  // Icons and refreshed data arrive after the element a step waited for.
-  await page.waitForLoadState('networkidle');
+  await networkQuiet(page);
   const file = path.join(ARTIFACT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   screenshots.push(file);
@@ -76,6 +87,7 @@ async function run(page) {
   await nav.waitFor();
   const incidentLink = page.locator(`table[aria-label="Incidents"] a[href$="/incidents/${INCIDENT_ID}"]`);
   await incidentLink.waitFor();
+  await nav.getByLabel(/\d+ pending/).waitFor();
   await shot(page, '01-incidents');
 
   step('open the incident and acknowledge it');
@@ -138,6 +150,9 @@ page.on('console', (message) => {
   }
 });
 page.on('pageerror', (error) => pageErrors.push(String(error)));
+page.on('request', () => inflight++);
+page.on('requestfinished', () => inflight--);
+page.on('requestfailed', () => inflight--);
 
 let failed = false;
 try {

@@ -1,7 +1,7 @@
 import React from 'react';
 import { fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { MemoryRouter } from 'react-router-dom';
-import { incident } from '../testing/fixtures';
+import { action, incident } from '../testing/fixtures';
 import { mockFetch, routes, type Call } from '../testing/mockFetch';
 import { StandaloneConsole } from './StandaloneConsole';
 import { TOKEN_KEY } from './session';
@@ -16,7 +16,7 @@ function api(options: { revoked?: boolean } = {}) {
     routes({
       'GET /whoami': guard({ name: 'officer', role: 'approver' }),
       'GET /incidents': guard({ items: [incident()], total: 1, limit: 25, offset: 0 }),
-      'GET /approvals': guard({ items: [] }),
+      'GET /approvals': guard({ items: [action()] }),
     })
   );
 }
@@ -50,6 +50,7 @@ describe('StandaloneConsole', () => {
       expect(nav).toHaveTextContent(page);
     }
     expect(screen.getByText('officer')).toBeInTheDocument();
+    expect(await screen.findByLabelText('1 pending')).toBeInTheDocument();
   });
 
   test('a wrong token is refused at the sign-in form and not stored', async () => {
