@@ -69,7 +69,7 @@ def start_node(data_dir: Path, extra_env: dict[str, str] | None = None, args: li
     raise TimeoutError(f"aiops up not healthy within {timeout}s:\n{node.logs()}")
 
 
-def stop_node(node: Node, timeout: float = 30.0) -> int:
+def stop_node(node: Node, timeout: float = 90.0) -> int:
     if node.process.poll() is None:
         node.process.send_signal(signal.SIGTERM)
         try:
