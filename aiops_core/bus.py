@@ -335,13 +335,16 @@ class Bus:
         max_deliver: int,
         stop: asyncio.Event,
         after_publish: Callable[[], Awaitable[None]] | None = None,
+        linger_seconds: float = 0.0,
     ) -> None:
         """Runs one durable consumer until `stop` is set; survives NATS restarts.
 
         `after_publish` runs once a batch's outputs are stored and before its inputs are acked:
-        the place for a stateful role to persist its state (publish, persist, ack)."""
+        the place for a stateful role to persist its state (publish, persist, ack).
+        `linger_seconds` lets a batch wait that long to fill up: for a consumer whose cost is per
+        batch (one insert) rather than per message, and which no one waits for."""
         spec = CONSUMERS[durable]
-        feed = PullFeed(self.nc, spec.stream, durable, batch)
+        feed = PullFeed(self.nc, spec.stream, durable, batch, linger_seconds=linger_seconds)
         try:
             while not stop.is_set():
                 try:
@@ -449,10 +452,17 @@ class PullFeed:
     # (a reconnect to a restarted server) and replaced.
     LOST_AFTER_SECONDS = 2.0
 
-    def __init__(self, nc: NatsClient, stream: str, durable: str, batch: int, expires_seconds: float = 5.0) -> None:
+    # While lingering, how often the batch is checked for being full.
+    LINGER_CHECK_SECONDS = 0.05
+
+    def __init__(
+        self, nc: NatsClient, stream: str, durable: str, batch: int, *, expires_seconds: float = 5.0,
+        linger_seconds: float = 0.0,
+    ) -> None:
         self.nc = nc
         self.batch = batch
         self.expires_seconds = expires_seconds
+        self.linger_seconds = linger_seconds
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._inbox = nc.new_inbox()
         self._sub = None
@@ -477,6 +487,9 @@ class PullFeed:
                 await asyncio.wait_for(self._ready.wait(), timeout=timeout)
             except asyncio.TimeoutError:
                 return []
+        lingering_until = time.monotonic() + self.linger_seconds
+        while len(self._arrived) < self.batch and time.monotonic() < lingering_until:
+            await asyncio.sleep(min(self.LINGER_CHECK_SECONDS, lingering_until - time.monotonic()))
         return [self._arrived.popleft() for _ in range(min(len(self._arrived), self.batch))]
 
     async def _request(self) -> None:

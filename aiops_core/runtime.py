@@ -50,7 +50,9 @@ class Runtime:
         self.tasks.append(task)
         return task
 
-    def consume(self, durable: str, handler, *, batch: int | None = None, after_publish=None) -> asyncio.Task:
+    def consume(
+        self, durable: str, handler, *, batch: int | None = None, after_publish=None, linger_seconds: float = 0.0
+    ) -> asyncio.Task:
         return self.spawn(
             self.bus.consume(
                 durable,
@@ -59,6 +61,7 @@ class Runtime:
                 max_deliver=self.settings.bus_max_deliver,
                 stop=self.stop,
                 after_publish=after_publish,
+                linger_seconds=linger_seconds,
             ),
             name=f"consumer:{durable}",
         )
