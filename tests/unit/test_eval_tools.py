@@ -140,3 +140,15 @@ def test_the_eval_node_policy_is_the_production_policy_in_simulated_time(tmp_pat
     assert scaled.detect.rate_spike.bucket_seconds == 1
     assert scaled.detect.metric_thresholds == base.detect.metric_thresholds  # sample timestamps: not scaled
     assert any("bucket_seconds" in note for note in unscaled)
+
+
+def test_the_false_incident_rate_comes_from_the_fault_free_scenarios() -> None:
+    """With a background run present, only its incidents and hours make the rate; all false incidents are listed."""
+    runs = [
+        ScenarioRun("rain_fade", T0, 3600, [fault()], [incident("x", "config_change", "acc-sw-04", 40, 41)]),
+        ScenarioRun("background", T0, 7200, [], [incident("y", "unknown", "fw-01", 30, 31)]),
+    ]
+    report = score(runs, speed=20)
+    assert report.false_incidents == 2
+    assert report.background_hours == 2.0 and report.false_incidents_per_hour == 0.5
+    assert report.false_rate_from == "fault-free scenarios"
