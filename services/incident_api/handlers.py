@@ -120,6 +120,22 @@ def add_insight(rows: Rows, enriched: EnrichedIncident, *, stored_at: datetime) 
     ])
 
 
+_STORED_AT = ANOMALY_COLUMNS.index("stored_at")
+_FAST_PATH_MS = ANOMALY_COLUMNS.index("fast_path_ms")
+_INGESTED_AT = ANOMALY_COLUMNS.index("ingestion_timestamp")
+
+
+def mark_stored(rows: Rows, stored_at: datetime) -> None:
+    """Dates the batch's anomaly rows to the moment their incidents' rows were stored: that is
+    where the fast path ends (`fast_path_ms`, ingestion to incident stored)."""
+    rows.fast_path_ms = []
+    for row in rows.anomalies:
+        fast_path_ms = max(0.0, (stored_at - row[_INGESTED_AT]).total_seconds() * 1000)
+        row[_STORED_AT] = stored_at
+        row[_FAST_PATH_MS] = fast_path_ms
+        rows.fast_path_ms.append(fast_path_ms)
+
+
 def anomaly_row(anomaly: EnrichedAnomaly, incident_id: str, stored_at: datetime, fast_path_ms: float) -> list:
     return [
         anomaly.anomaly_id, anomaly.tracking_id, incident_id, anomaly.ship_id, anomaly.device_id,

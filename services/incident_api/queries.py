@@ -15,6 +15,11 @@ WHERE tracking_id = {tracking_id:UUID}
 LIMIT 1
 """
 
+# Incidents are partitioned by creation week and every version of one incident lies in one
+# partition (migration 0002), so FINAL need not merge across partitions: a settled week is read
+# as it is, and only the weeks still changing are merged.
+_FINAL_BY_PARTITION = "\nSETTINGS do_not_merge_across_partitions_select_final = 1"
+
 # Optional filters compare against '' so the SQL text never changes with the request.
 _INCIDENT_FILTER = """
 WHERE ({ship_id:String} = '' OR ship_id = {ship_id:String})
@@ -28,15 +33,16 @@ WHERE ({ship_id:String} = '' OR ship_id = {ship_id:String})
 LIST_INCIDENTS = (
     "SELECT doc, status FROM aiops.incidents FINAL" + _INCIDENT_FILTER
     + "ORDER BY last_seen DESC, incident_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
+    + _FINAL_BY_PARTITION
 )
 
-COUNT_INCIDENTS = "SELECT count() FROM aiops.incidents FINAL" + _INCIDENT_FILTER
+COUNT_INCIDENTS = "SELECT count() FROM aiops.incidents FINAL" + _INCIDENT_FILTER + _FINAL_BY_PARTITION
 
 GET_INCIDENT = """
 SELECT doc, status FROM aiops.incidents FINAL
 WHERE incident_id = {incident_id:UUID}
 LIMIT 1
-"""
+""" + _FINAL_BY_PARTITION
 
 LATEST_INSIGHTS = """
 SELECT toString(incident_id) AS id, argMax(insight, generated_at) AS insight
@@ -77,7 +83,7 @@ SELECT ship_id, severity, status, incident_type, count() AS n
 FROM aiops.incidents FINAL
 WHERE last_seen >= {since:DateTime64(6, 'UTC')}
 GROUP BY ship_id, severity, status, incident_type
-"""
+""" + _FINAL_BY_PARTITION
 
 STATS_FAST_PATH = """
 SELECT count() AS n, quantilesExact(0.5, 0.95, 0.99)(fast_path_ms) AS q,

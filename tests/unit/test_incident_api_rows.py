@@ -1,0 +1,57 @@
+"""What the incident-api stores for an incident change: the fast path ends when the incident's row
+is stored, and every anomaly row of the batch records that moment."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from aiops_core.models import EnrichedAnomaly, Incident, IncidentChange, new_tracking_id, utc_now
+from services.incident_api import handlers
+
+
+def change(ingested_ms_ago: float) -> IncidentChange:
+    now = utc_now()
+    ingested = now - timedelta(milliseconds=ingested_ms_ago)
+    trigger = EnrichedAnomaly(
+        tracking_id=new_tracking_id(), ship_id="ms-aurora", anomaly_id=str(uuid.uuid4()), device_id="fw-01",
+        detector="log_pattern", incident_type="resource_pressure", severity="high", score=0.9,
+        message="session table full", detected_at=now, ingestion_timestamp=ingested, event_timestamp=ingested,
+    )
+    incident = Incident(
+        incident_id=str(uuid.uuid4()), ship_id="ms-aurora", fingerprint="ms-aurora:resource_pressure:fw-01",
+        incident_type="resource_pressure", severity="high", title="session table full on fw-01",
+        root_cause_device="fw-01", anomaly_count=1, first_seen=now, last_seen=now, created_at=now,
+        updated_at=now, version=1,
+    )
+    return IncidentChange(change="created", incident=incident, trigger=trigger)
+
+
+def column(row: list, name: str):
+    return row[handlers.ANOMALY_COLUMNS.index(name)]
+
+
+def test_mark_stored_dates_every_anomaly_row_to_the_incident_store_time():
+    """Each anomaly row's stored_at becomes the given moment and fast_path_ms runs from its own
+    ingestion timestamp to that moment; the batch's fast-path list holds the same values."""
+    rows = handlers.Rows()
+    started = utc_now()
+    for ms_ago in (5.0, 40.0):
+        handlers.add_change(rows, change(ms_ago), stored_at=started, started=started, operator_status=None)
+    stored_at = started + timedelta(milliseconds=7)
+    handlers.mark_stored(rows, stored_at)
+    for row in rows.anomalies:
+        assert column(row, "stored_at") == stored_at
+        expected = (stored_at - column(row, "ingestion_timestamp")).total_seconds() * 1000
+        assert column(row, "fast_path_ms") == expected
+    assert rows.fast_path_ms == [column(row, "fast_path_ms") for row in rows.anomalies]
+    assert rows.fast_path_ms[1] - rows.fast_path_ms[0] > 30
+
+
+def test_mark_stored_never_records_a_negative_time():
+    """An ingestion timestamp after the store time (a clock step) gives 0 ms, not a negative figure."""
+    rows = handlers.Rows()
+    now = utc_now()
+    handlers.add_change(rows, change(0.0), stored_at=now, started=now, operator_status=None)
+    handlers.mark_stored(rows, now - timedelta(seconds=1))
+    assert rows.fast_path_ms == [0.0]
