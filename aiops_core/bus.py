@@ -39,6 +39,7 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
 from aiops_core import metrics
+from aiops_core.errors import DependencyUnavailable
 from aiops_core.logging import StructuredLogger, tracking
 from aiops_core.models import (
     DeadLetter,
@@ -94,6 +95,10 @@ def model_for(subject: str) -> type[BaseModel]:
         return EnrichedIncident
     return SUBJECT_MODELS[subject]
 
+
+# A batch held while a dependency is down is retried after 1 s, then 2, 4, ... up to this; it must
+# stay below the consumers' ack_wait, which each retry's in-progress signal restarts.
+HOLD_MAX_SECONDS = 10.0
 
 # How long JetStream remembers a Nats-Msg-Id. A redelivery after a crash lands well inside it.
 DUPLICATE_WINDOW_SECONDS = 600.0
@@ -354,7 +359,7 @@ class Bus:
                     await _sleep_unless(stop, 0.5)
                     continue
                 if raw_msgs:
-                    await self._process(spec, raw_msgs, handler, max_deliver, after_publish)
+                    await self._process(spec, raw_msgs, handler, max_deliver, after_publish, stop=stop)
         finally:
             await feed.close()
 
@@ -365,6 +370,8 @@ class Bus:
         handler: BatchHandler,
         max_deliver: int,
         after_publish: Callable[[], Awaitable[None]] | None = None,
+        *,
+        stop: asyncio.Event | None = None,
     ) -> None:
         items: list[Incoming] = []
         for raw in raw_msgs:
@@ -375,10 +382,9 @@ class Bus:
                 await self._dead_letter_and_term(raw, _validation_reason(exc), "invalid")
         if not items:
             return
-        try:
-            results = await handler(items)
-        except Exception as exc:  # noqa: BLE001 - a whole-batch failure retries every input
-            results = [exc] * len(items)
+        results = await _handle(handler, items)
+        if stop is not None:
+            results = await self._hold_while_unavailable(spec, handler, items, results, stop)
         outputs: list[Outgoing] = []
         done: list[Incoming] = []
         for item, result in zip(items, results, strict=True):
@@ -400,6 +406,37 @@ class Bus:
         for item in done:
             await _ack(item.raw)
         metrics.MESSAGES.labels(spec.role, "ok").inc(len(done))
+
+    async def _hold_while_unavailable(
+        self,
+        spec: ConsumerSpec,
+        handler: BatchHandler,
+        items: list[Incoming],
+        results: list[Sequence[Outgoing] | BaseException],
+        stop: asyncio.Event,
+    ) -> list[Sequence[Outgoing] | BaseException]:
+        """Inputs that failed because a dependency is down (the store) are no fault of theirs:
+        they are kept in progress, so JetStream neither redelivers them nor spends a delivery,
+        and handled again with backoff until the dependency answers or the role stops. A long
+        store outage thus never exhausts max_deliver into the DLQ; the backlog waits in
+        JetStream behind them (bounded by max_ack_pending)."""
+        delay = 1.0
+        while not stop.is_set():
+            waiting = [i for i, result in enumerate(results) if isinstance(result, DependencyUnavailable)]
+            if not waiting:
+                break
+            metrics.MESSAGES.labels(spec.role, "held").inc(len(waiting))
+            log.warning("dependency_unavailable_holding", role=spec.role, count=len(waiting),
+                        error=repr(results[waiting[0]]), retry_in_seconds=delay)
+            for index in waiting:
+                await _in_progress(items[index].raw)
+            await _sleep_unless(stop, delay)
+            delay = min(delay * 2, HOLD_MAX_SECONDS)
+            retried = await _handle(handler, [items[i] for i in waiting])
+            results = list(results)
+            for index, result in zip(waiting, retried, strict=True):
+                results[index] = result
+        return results
 
     async def _failed(self, spec: ConsumerSpec, item: Incoming, exc: BaseException, max_deliver: int) -> None:
         tracking_id = getattr(item.message, "tracking_id", None)
@@ -578,6 +615,20 @@ def _validation_reason(exc: Exception) -> str:
 def _backoff(spec: ConsumerSpec, deliveries: int) -> float:
     index = min(max(deliveries - 1, 0), len(spec.backoff_seconds) - 1)
     return spec.backoff_seconds[index]
+
+
+async def _handle(handler: BatchHandler, items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
+    try:
+        return await handler(items)
+    except Exception as exc:  # noqa: BLE001 - a whole-batch failure retries every input
+        return [exc] * len(items)
+
+
+async def _in_progress(raw: Msg) -> None:
+    try:
+        await raw.in_progress()
+    except Exception as exc:  # noqa: BLE001 - at worst ack_wait expires and it is redelivered
+        log.warning("in_progress_failed", error=repr(exc))
 
 
 async def _ack(raw: Msg) -> None:

@@ -25,6 +25,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from aiops_core import metrics
+from aiops_core.errors import DependencyUnavailable
 from aiops_core.logging import StructuredLogger
 
 log = StructuredLogger.get_logger(__name__, service="store")
@@ -35,8 +36,8 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 STORE_THREADS = 4
 
 
-class StoreUnavailable(RuntimeError):
-    """The store did not answer; callers degrade or retry."""
+class StoreUnavailable(DependencyUnavailable):
+    """The store did not answer; callers degrade or retry (the bus holds and retries a batch)."""
 
 
 class Store:
