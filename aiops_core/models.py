@@ -6,6 +6,7 @@ in UTC, so a malformed message fails at the edge with the field that is wrong.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -29,7 +30,15 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+# The canonical form str(uuid.UUID(...)) gives: a value already in it is valid and normal as it
+# is, and matching it is several times cheaper than parsing it (an incident change carries up
+# to a few hundred ids, decoded by every consumer of incidents.*).
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _is_uuid(value: str) -> str:
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
         return str(uuid.UUID(value))
     except (ValueError, AttributeError, TypeError) as exc:
