@@ -23,6 +23,7 @@ from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from aiops_core import metrics
 from aiops_core.errors import DependencyUnavailable
@@ -36,8 +37,28 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 STORE_THREADS = 4
 
 
-class StoreUnavailable(DependencyUnavailable):
-    """The store did not answer; callers degrade or retry (the bus holds and retries a batch)."""
+class StoreUnavailable(RuntimeError):
+    """A store call failed; callers degrade or retry."""
+
+
+class StoreDown(StoreUnavailable, DependencyUnavailable):
+    """The store itself is out (unreachable, timing out, out of disk or memory), as opposed to
+    refusing this query or these rows: the bus holds such a batch and retries it in place, where
+    a bad row would block its consumer for ever and goes the bounded retry-then-DLQ way instead."""
+
+
+# ClickHouse error codes that say the server is out, not that the query or the data is wrong:
+# TIMEOUT_EXCEEDED, SOCKET_TIMEOUT, NETWORK_ERROR, TOO_MANY_SIMULTANEOUS_QUERIES, MEMORY_LIMIT_EXCEEDED,
+# NOT_ENOUGH_SPACE, TOO_MANY_PARTS, ALL_CONNECTION_TRIES_FAILED.
+_OUTAGE_CODES = frozenset({159, 209, 210, 202, 241, 243, 252, 279})
+_CODE = re.compile(r"\bCode: (\d+)\b")
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, ConnectionError, OperationalError)):
+        return True
+    match = _CODE.search(str(exc))
+    return bool(match) and int(match.group(1)) in _OUTAGE_CODES
 
 
 class Store:
@@ -67,7 +88,8 @@ class Store:
             )
         except Exception as exc:
             metrics.STORE_ERRORS.labels(operation).inc()
-            raise StoreUnavailable(f"{operation} failed: {exc}") from exc
+            error = StoreDown if _is_outage(exc) else StoreUnavailable
+            raise error(f"{operation} failed: {exc}") from exc
 
     async def start(self) -> None:
         # Opening the engine and creating every table can take a while on a busy edge server.

@@ -15,7 +15,8 @@ from aiops_core.bus import INCIDENTS_CREATED, Bus, Outgoing
 from aiops_core.policy import DEFAULT_POLICIES_DIR, load_policy
 from aiops_core.runtime import Runtime
 from aiops_core.settings import Settings
-from aiops_core.store import Store, StoreUnavailable
+from aiops_core.nats_server import free_port
+from aiops_core.store import Store, StoreDown, StoreUnavailable
 from services.incident_api.app import IncidentApiRole
 from tests.shore_sync_data import change
 from tests.support import async_wait_until
@@ -29,7 +30,7 @@ MAX_DELIVER = 2
 
 
 class FlakyStore:
-    """The real store, except that its inserts raise StoreUnavailable until the outage is over."""
+    """The real store, except that its inserts raise StoreDown until the outage is over."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -42,7 +43,7 @@ class FlakyStore:
     async def insert(self, table, columns, rows) -> None:
         if time.monotonic() < self.down_until:
             self.refused += 1
-            raise StoreUnavailable(f"insert:{table} failed: injected outage")
+            raise StoreDown(f"insert:{table} failed: injected outage")
         await self.store.insert(table, columns, rows)
 
 
@@ -94,3 +95,17 @@ async def test_incidents_written_during_a_store_outage_are_all_stored_afterwards
 async def _true(value: bool) -> bool:
     return value
 
+
+
+async def test_only_an_unreachable_store_is_an_outage_a_refused_query_is_not(store):
+    """A query chDB refuses (a bad parameter) is a plain StoreUnavailable, which the bus retries a
+    bounded number of times; an unreachable server is StoreDown, which it holds."""
+    with pytest.raises(StoreUnavailable) as refused:
+        await store.query("SELECT {t:DateTime64(6, 'UTC')} AS t", {"t": "637-04-26 07:51:35"})
+    assert not isinstance(refused.value, StoreDown)
+    unreachable = Store(f"http://127.0.0.1:{free_port()}", timeout_seconds=2.0)
+    try:
+        with pytest.raises(StoreDown):
+            await unreachable.query("SELECT 1")
+    finally:
+        await unreachable.close()
