@@ -78,6 +78,19 @@ HTTP_REQUESTS = Counter(
 INGEST_BUFFERED = Gauge(
     "aiops_ingest_disk_buffer_lines", "Lines held in ingest's disk buffer while NATS is down.", registry=REGISTRY,
 )
+STORE_DISK_USED = Gauge(
+    "aiops_store_disk_used_pct", "Use of the store's fullest disk, in percent.", registry=REGISTRY,
+)
+DISK_WATERMARK = Gauge(
+    "aiops_disk_watermark",
+    "0 below retention.yaml's high watermark; 1 above it (oldest raw logs dropped early); "
+    "2 above critical (raw logs not archived).",
+    registry=REGISTRY,
+)
+RETENTION_DROPPED = Counter(
+    "aiops_retention_partitions_dropped_total", "Raw-log day partitions dropped ahead of their TTL (disk high).",
+    registry=REGISTRY,
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -20,6 +20,7 @@ from aiops_core.devices import DEVICE_COLUMNS, load_inventory_devices
 from aiops_core.logging import StructuredLogger, configure
 from aiops_core.nats_server import NatsServer
 from aiops_core.policy import load_policy
+from aiops_core.retention import apply_ttls
 from aiops_core.runtime import Role, Runtime, build_app, watch_consumer_lag
 from aiops_core.settings import Settings
 from aiops_core.store import Store
@@ -120,6 +121,7 @@ async def run_node(
         await tokens.load()
         await tokens.ensure_bootstrap_admin(settings.data_dir)
         policy = load_policy(settings.policies_dir, settings.ship_id)
+        await apply_ttls(store, policy.retention)
         bus = await Bus.connect(nats_url, role="node")
         await bus.ensure_topology(
             settings.bus_max_deliver, settings.bus_ack_wait_seconds,

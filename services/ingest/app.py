@@ -18,6 +18,7 @@ from aiops_core.bus import LOGS_RAW, TELEMETRY, Incoming, Outgoing
 from aiops_core.devices import LOAD_DEVICES_SQL, DeviceRegistry, device_from_row
 from aiops_core.logging import StructuredLogger
 from aiops_core.models import LogEntry, MetricSample, utc_now
+from aiops_core.retention import DiskGuard
 from aiops_core.runtime import Runtime
 from services.ingest import queries
 from services.ingest.buffer import DiskBuffer
@@ -54,6 +55,7 @@ class IngestRole:
         self._udp_transport: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.AbstractServer | None = None
         self.buffer: DiskBuffer | None = None
+        self.disk: DiskGuard | None = None
 
     async def start(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -63,6 +65,8 @@ class IngestRole:
         await self.reload_registry()
         runtime.services["ingest"] = self
         runtime.spawn(self._publish_syslog_batches(), "ingest:syslog-publisher")
+        self.disk = DiskGuard(runtime.store, runtime.policy.retention.disk_watermarks)
+        runtime.spawn(self.disk.run(runtime.stop), "ingest:disk-watermarks")
         if runtime.settings.archive_enabled:
             # Archiving costs per insert more than per line, and nobody waits for it: a batch waits
             # up to a second to fill, so at 1,000 lines/s the archive takes two inserts a second,
@@ -213,6 +217,11 @@ class IngestRole:
     async def archive_batch(self, items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
         """One insert per batch into logs_raw and pipeline_trace; the tables dedup redeliveries."""
         assert self.runtime
+        if self.disk is not None and not self.disk.archive_raw_logs:
+            # The store's disk is above the critical watermark: raw logs give way so incidents
+            # and the audit log can still be written (aiops_core/retention.py). Counted, acked.
+            metrics.INGESTED.labels("archive", "shed").inc(len(items))
+            return [[] for _ in items]
         entries: list[LogEntry] = [item.message for item in items]  # type: ignore[misc]
         # Trace rows first: an archived log that is visible always has its ingest stage.
         await self.runtime.store.insert(
