@@ -251,7 +251,7 @@ class IngestRole:
                 stamp_log(i, default_ship_id=runtime.settings.ship_id, source=source, received_at=received_at, started=started)
                 for i in parsed
             ]
-            await _publish_or_503(role.publish_logs(entries))
+            await _publish_or_503(runtime, role.publish_logs(entries))
             metrics.INGESTED.labels(source, "accepted").inc(len(entries))
             return JSONResponse(
                 {"accepted": len(entries), "tracking_ids": [e.tracking_id for e in entries]}, status_code=202
@@ -279,7 +279,7 @@ class IngestRole:
                     rejected.append({"line": number, "reason": str(exc)})
                     await role._reject(line, str(exc), "syslog_parse")
             if entries:
-                await _publish_or_503(role.publish_logs(entries))
+                await _publish_or_503(runtime, role.publish_logs(entries))
             metrics.INGESTED.labels(source, "accepted").inc(len(entries))
             return JSONResponse(
                 {"accepted": len(entries), "tracking_ids": [e.tracking_id for e in entries], "rejected": rejected},
@@ -301,6 +301,7 @@ class IngestRole:
                 for i in parsed
             ]
             await _publish_or_503(
+                runtime,
                 runtime.bus.publish_many([Outgoing(TELEMETRY, s, s.tracking_id) for s in samples])
             )
             return JSONResponse(
@@ -316,7 +317,13 @@ def _runtime(role: IngestRole) -> Runtime:
     return role.runtime
 
 
-async def _publish_or_503(publishing) -> None:
+async def _publish_or_503(runtime: Runtime, publishing) -> None:
+    if not runtime.bus.connected:
+        # Refused at once: a publish now would wait in the client's reconnect buffer and could
+        # be stored after the 503 had told the client to send it again (a duplicate).
+        publishing.close()
+        log.warning("http_publish_refused", reason="nats disconnected")
+        raise HTTPException(503, detail="the bus is unavailable; retry later", headers={"Retry-After": "5"})
     try:
         await publishing
     except Exception as exc:  # noqa: BLE001 - the client keeps its data and retries
