@@ -104,9 +104,9 @@ class IngestRole:
         try:
             while chunk := await reader.read(65536):
                 for frame in decoder.feed(chunk):
-                    await self.accept_syslog(frame, peer_host)
+                    await self.accept_syslog(frame, peer_host, wait=True)
             for frame in decoder.flush():
-                await self.accept_syslog(frame, peer_host)
+                await self.accept_syslog(frame, peer_host, wait=True)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -123,8 +123,12 @@ class IngestRole:
             received_at=received_at, started=started, source=source,
         )
 
-    async def accept_syslog(self, frame: bytes | FramingError, peer: str | None, source: str = "syslog") -> None:
-        """Queues one syslog frame for publishing; a bad one is counted and dead-lettered, never fatal."""
+    async def accept_syslog(
+        self, frame: bytes | FramingError, peer: str | None, source: str = "syslog", *, wait: bool = False
+    ) -> None:
+        """Queues one syslog frame for publishing; a bad one is counted and dead-lettered, never fatal.
+        `wait` (TCP): a full queue stops this connection's reads, so TCP flow control slows the
+        sender instead of its lines being dropped."""
         if isinstance(frame, FramingError):
             await self._reject(b"", f"framing: {frame.reason}", "framing")
             return
@@ -132,6 +136,10 @@ class IngestRole:
             entry = self.parse_frame(frame, peer, source)
         except (SyslogParseError, ValueError) as exc:
             await self._reject(frame, str(exc), "syslog_parse")
+            return
+        if wait:
+            await self.queue.put(entry)
+            metrics.INGESTED.labels(source, "accepted").inc()
             return
         try:
             self.queue.put_nowait(entry)

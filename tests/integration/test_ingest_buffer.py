@@ -87,3 +87,31 @@ async def _ready(read, count: int):
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_full_queue_slows_a_tcp_sender_instead_of_dropping_its_lines(tmp_path):
+    """With the publish queue full, the listener stops reading the TCP connection; once the queue
+    drains every line arrives and none is counted as overflow."""
+    from types import SimpleNamespace
+
+    role = IngestRole()
+    role.runtime = SimpleNamespace(settings=Settings(data_dir=tmp_path))
+    role.queue = asyncio.Queue(maxsize=5)
+    port = free_port()
+    await role._listen("127.0.0.1", port)
+    overflow_before = counter("overflow")
+    try:
+        sending = asyncio.create_task(send_tcp(port, 0, 2000))
+        await async_wait_until(lambda: _true(role.queue.full()), timeout=10)
+        await asyncio.sleep(0.5)
+        # Blocked, not dropping: the queue is still full and nothing overflowed.
+        assert role.queue.full() and counter("overflow") == overflow_before
+        received = []
+        while len(received) < 2000:
+            received.append(await asyncio.wait_for(role.queue.get(), timeout=10))
+        await sending
+        assert [int(e.message.rsplit(" ", 1)[1]) for e in received] == list(range(2000))
+        assert counter("overflow") == overflow_before
+    finally:
+        role._udp_transport.close()
+        role._tcp_server.close()
