@@ -526,6 +526,7 @@ class TemplateMiner:
         drain.clusters_counter = counter
         drain.aliases = OrderedDict(aliases)
         drain.evidence = OrderedDict(evidence)
+        drain.shapes = {}
         self.epoch = epoch
         self.lines = lines
 

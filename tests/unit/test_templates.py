@@ -223,3 +223,16 @@ def test_version_1_snapshots_are_still_read() -> None:
     miner.restore(data)
     again = miner.add("Fan tray 2 removed")
     assert again.template_id == "0badc0de-1" and again.count == 4 and not again.is_new
+
+
+def test_restore_forgets_the_shapes_of_the_state_it_replaces() -> None:
+    """After a restore, a line seen before it is matched against the restored templates, not the old ones."""
+    other = TemplateMiner()
+    other.add("Disk sda failed")
+    fan = other.add("Fan tray 2 removed")
+    snapshot = orjson.loads(orjson.dumps(other.snapshot()))
+    miner = TemplateMiner()
+    miner.add("Fan tray 2 removed")  # cluster 1 here; cluster 1 is the disk template in the snapshot
+    miner.restore(snapshot)
+    again = miner.add("Fan tray 2 removed")
+    assert again.template_id == fan.template_id and again.template == "Fan tray <NUM> removed"
