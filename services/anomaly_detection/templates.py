@@ -57,6 +57,9 @@ MIN_WORDS_LEFT = 2
 VARIANT_SCAN = 1000
 # Evidence and merge redirections kept (least recently used forgotten first).
 EVIDENCE_KEYS = 20000
+# Value combinations kept per piece of evidence: enough for every position to show its values,
+# bounded when one position varies endlessly and the other never does.
+EVIDENCE_VALUES = 64
 ALIASES = 50000
 # Masked lines remembered with their cluster: most lines repeat a shape seen before, and a
 # cluster only ever generalises, so the shape still belongs to it (or to what it merged into).
@@ -348,8 +351,9 @@ class EvidenceDrain(Drain):
         generalised = tuple(PARAM if i in hard else t for i, t in enumerate(cluster.log_template_tokens))
         key = (generalised, opened)
         values = self.evidence.pop(key, set())
-        values.add(tuple(cluster.log_template_tokens[i] for i in hard))
-        values.add(tuple(tokens[i] for i in hard))
+        if len(values) < EVIDENCE_VALUES:
+            values.add(tuple(cluster.log_template_tokens[i] for i in hard))
+            values.add(tuple(tokens[i] for i in hard))
         if any(len({v[j] for v in values}) < PARAMETER_MIN_VALUES for j in range(len(hard))):
             self.evidence[key] = values
             while len(self.evidence) > EVIDENCE_KEYS:
