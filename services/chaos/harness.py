@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,10 +139,12 @@ class RunResult:
 
 
 class Sender:
-    """Posts the stream in batches as an at-least-once client, recording each event's tracking_id."""
+    """Posts the stream in batches as an at-least-once client, recording each event's tracking_id.
+    Each batch carries an Idempotency-Key, so a resend after a lost answer is stored once."""
 
     def __init__(self, events: list[ChaosEvent], batch: int = 10, rate: float = 100.0) -> None:
         self.events = events
+        self.run_id = uuid.uuid4().hex[:12]
         self.batch = batch
         self.pause = batch / rate
         self.accepted: dict[int, str] = {}
@@ -152,21 +155,22 @@ class Sender:
         async with httpx.AsyncClient(timeout=15.0) as client:
             for start in range(0, len(self.events), self.batch):
                 chunk = self.events[start:start + self.batch]
-                await self._post(client, url, token, chunk)
+                await self._post(client, url, token, chunk, f"chaos-{self.run_id}-{start}")
                 while pending and pending[0].at_index < start + len(chunk):
                     fault = pending.pop(0)
                     log.info("fault_injected", fault=fault.name, at_index=fault.at_index)
                     await fault.inject()
                 await asyncio.sleep(self.pause)
 
-    async def _post(self, client: httpx.AsyncClient, url, token, chunk: list[ChaosEvent]) -> None:
+    async def _post(self, client: httpx.AsyncClient, url, token, chunk: list[ChaosEvent], key: str) -> None:
         body = orjson.dumps([e.item for e in chunk])
         deadline = time.monotonic() + 300
         while True:
             try:
                 response = await client.post(
                     f"{url()}/api/v3/logs", content=body,
-                    headers={"authorization": f"Bearer {token()}", "content-type": "application/json"},
+                    headers={"authorization": f"Bearer {token()}", "content-type": "application/json",
+                             "idempotency-key": key},
                 )
                 if response.status_code == 202:
                     for event, tid in zip(chunk, response.json()["tracking_ids"], strict=True):

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from aiops_core import metrics
-from aiops_core.auth import IngestIdentity
+from aiops_core.auth import Identity, IngestIdentity
 from aiops_core.bus import LOGS_RAW, TELEMETRY, Incoming, Outgoing
 from aiops_core.devices import LOAD_DEVICES_SQL, DeviceRegistry, device_from_row
 from aiops_core.logging import StructuredLogger
@@ -23,9 +23,11 @@ from aiops_core.runtime import Runtime
 from services.ingest import queries
 from services.ingest.buffer import DiskBuffer
 from services.ingest.handlers import (
+    IDEMPOTENCY_KEY,
     InputError,
     LogIn,
     MetricIn,
+    idempotent_tracking_ids,
     log_from_syslog,
     parse_batch,
     stamp_log,
@@ -42,6 +44,13 @@ ARCHIVE_BATCH = 4000
 SYSLOG_QUEUE_LIMIT = 50_000
 # While the disk buffer holds lines, a replay is tried this often (and at once when NATS reconnects).
 BUFFER_RETRY_SECONDS = 1.0
+
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY.pattern,
+    description="Resending a batch with the same key (within 10 minutes) stores it once: its lines "
+    "get the same tracking ids, which JetStream deduplicates.",
+)]
 
 
 class IngestRole:
@@ -112,7 +121,7 @@ class IngestRole:
         finally:
             writer.close()
 
-    def parse_frame(self, frame: bytes, peer: str | None, source: str) -> LogEntry:
+    def parse_frame(self, frame: bytes, peer: str | None, source: str, tracking_id: str | None = None) -> LogEntry:
         """One syslog frame to a stamped LogEntry; raises SyslogParseError/ValueError if bad."""
         assert self.runtime
         started = time.perf_counter()
@@ -120,7 +129,7 @@ class IngestRole:
         parsed = parse_syslog(frame, received_at=received_at)
         return log_from_syslog(
             parsed, peer=peer, registry=self.registry, default_ship_id=self.runtime.settings.ship_id,
-            received_at=received_at, started=started, source=source,
+            received_at=received_at, started=started, source=source, tracking_id=tracking_id,
         )
 
     async def accept_syslog(
@@ -244,7 +253,7 @@ class IngestRole:
         role = self
 
         @router.post("/logs", status_code=202, summary="Ingest logs: a JSON array or NDJSON")
-        async def post_logs(request: Request, _: IngestIdentity) -> JSONResponse:
+        async def post_logs(request: Request, who: IngestIdentity, idempotency_key: IdempotencyKey = None) -> JSONResponse:
             runtime = _runtime(role)
             started = time.perf_counter()
             received_at = utc_now()
@@ -255,9 +264,11 @@ class IngestRole:
                 metrics.INGESTED.labels("http", "rejected").inc(max(1, len(items)))
                 raise HTTPException(422, detail=exc.errors) from exc
             source = "replay" if request.headers.get("x-aiops-source") == "replay" else "http"
+            ids = _idempotent_ids(idempotency_key, who, len(parsed))
             entries = [
-                stamp_log(i, default_ship_id=runtime.settings.ship_id, source=source, received_at=received_at, started=started)
-                for i in parsed
+                stamp_log(i, default_ship_id=runtime.settings.ship_id, source=source, received_at=received_at,
+                          started=started, tracking_id=tracking_id)
+                for i, tracking_id in zip(parsed, ids, strict=True)
             ]
             await _publish_or_503(runtime, role.publish_logs(entries))
             metrics.INGESTED.labels(source, "accepted").inc(len(entries))
@@ -266,7 +277,7 @@ class IngestRole:
             )
 
         @router.post("/logs/syslog", status_code=202, summary="Ingest raw syslog lines (text/plain, one per line)")
-        async def post_syslog_lines(request: Request, _: IngestIdentity) -> JSONResponse:
+        async def post_syslog_lines(request: Request, who: IngestIdentity, idempotency_key: IdempotencyKey = None) -> JSONResponse:
             runtime = _runtime(role)
             body = await request.body()
             if len(body) > MAX_BODY_BYTES:
@@ -280,9 +291,10 @@ class IngestRole:
                 )
             source = "replay" if request.headers.get("x-aiops-source") == "replay" else "syslog"
             entries, rejected = [], []
-            for number, line in enumerate(lines, start=1):
+            ids = _idempotent_ids(idempotency_key, who, len(lines))
+            for number, (line, tracking_id) in enumerate(zip(lines, ids, strict=True), start=1):
                 try:
-                    entries.append(role.parse_frame(line, request.client.host if request.client else None, source))
+                    entries.append(role.parse_frame(line, request.client.host if request.client else None, source, tracking_id))
                 except (SyslogParseError, ValueError) as exc:
                     rejected.append({"line": number, "reason": str(exc)})
                     await role._reject(line, str(exc), "syslog_parse")
@@ -295,7 +307,7 @@ class IngestRole:
             )
 
         @router.post("/metrics", status_code=202, summary="Ingest telemetry samples: a JSON array or NDJSON")
-        async def post_metrics(request: Request, _: IngestIdentity) -> JSONResponse:
+        async def post_metrics(request: Request, who: IngestIdentity, idempotency_key: IdempotencyKey = None) -> JSONResponse:
             runtime = _runtime(role)
             started = time.perf_counter()
             received_at = utc_now()
@@ -304,9 +316,11 @@ class IngestRole:
                 parsed: list[MetricIn] = parse_batch(items, MetricIn, runtime.policy.ingest.max_batch)
             except InputError as exc:
                 raise HTTPException(422, detail=exc.errors) from exc
+            ids = _idempotent_ids(idempotency_key, who, len(parsed))
             samples: list[MetricSample] = [
-                stamp_metric(i, default_ship_id=runtime.settings.ship_id, received_at=received_at, started=started)
-                for i in parsed
+                stamp_metric(i, default_ship_id=runtime.settings.ship_id, received_at=received_at, started=started,
+                             tracking_id=tracking_id)
+                for i, tracking_id in zip(parsed, ids, strict=True)
             ]
             await _publish_or_503(
                 runtime,
@@ -317,6 +331,16 @@ class IngestRole:
             )
 
         return [router]
+
+
+
+def _idempotent_ids(key: str | None, who: Identity, count: int) -> list[str | None]:
+    """With an Idempotency-Key, the batch's tracking ids derive from it (and the client), so a
+    batch resent after a lost answer is deduplicated by JetStream instead of stored twice;
+    without one, each line gets a fresh uuid4."""
+    if key is None:
+        return [None] * count
+    return idempotent_tracking_ids(who.name, key, count)
 
 
 def _runtime(role: IngestRole) -> Runtime:

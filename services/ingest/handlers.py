@@ -5,7 +5,9 @@ later stage keeps them."""
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -76,6 +78,19 @@ class MetricIn(BaseModel):
     labels: dict[str, ShortText] = Field(default_factory=dict, max_length=32)
 
 
+# A client's Idempotency-Key: printable, short, no spaces.
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2a52-9d0e-4c1b-8a57-3e2b7c9d4f10")
+
+
+def idempotent_tracking_ids(client: str, key: str, count: int) -> list[str]:
+    """The tracking ids of a batch sent with an Idempotency-Key: the same client resending the
+    same batch with the same key gets the same ids, so JetStream drops the copies (they are the
+    Nats-Msg-Ids) within its duplicate window. Scoped by the client, so two clients' keys never
+    collide."""
+    return [str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{client}\n{key}\n{index}")) for index in range(count)]
+
+
 class InputError(ValueError):
     """A batch item that is wrong, with where: `[3].level: Input should be ...`."""
 
@@ -116,9 +131,10 @@ def stamp_log(
     source: Literal["http", "replay", "demo", "syslog", "vector"],
     received_at: datetime,
     started: float,
+    tracking_id: str | None = None,
 ) -> LogEntry:
     entry = LogEntry(
-        tracking_id=new_tracking_id(),
+        tracking_id=tracking_id or new_tracking_id(),
         ship_id=item.ship_id or default_ship_id,
         device_id=item.device_id,
         service=item.service,
@@ -133,9 +149,11 @@ def stamp_log(
     return _with_ingest_stamp(entry, received_at, started)
 
 
-def stamp_metric(item: MetricIn, *, default_ship_id: str, received_at: datetime, started: float) -> MetricSample:
+def stamp_metric(
+    item: MetricIn, *, default_ship_id: str, received_at: datetime, started: float, tracking_id: str | None = None
+) -> MetricSample:
     sample = MetricSample(
-        tracking_id=new_tracking_id(),
+        tracking_id=tracking_id or new_tracking_id(),
         ship_id=item.ship_id or default_ship_id,
         device_id=item.device_id,
         metric=item.metric,
@@ -157,6 +175,7 @@ def log_from_syslog(
     received_at: datetime,
     started: float,
     source: Literal["syslog", "replay", "demo"] = "syslog",
+    tracking_id: str | None = None,
 ) -> LogEntry:
     """Device and ship from the registry by syslog hostname (or sender address), else from the host."""
     host = parsed.hostname or peer
@@ -171,7 +190,7 @@ def log_from_syslog(
     if peer:
         fields["peer"] = peer
     entry = LogEntry(
-        tracking_id=new_tracking_id(),
+        tracking_id=tracking_id or new_tracking_id(),
         ship_id=device.ship_id if device else default_ship_id,
         device_id=device.device_id if device else device_id_from_host(host or "unknown"),
         service=(parsed.app_name or "syslog")[:128],
