@@ -1,0 +1,176 @@
+"""The processes a bench run drives: the node (`aiops up`, or one role with `aiops serve`) on
+the bench's own NATS server, and helpers to read its Prometheus metrics and its memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from aiops_core.nats_server import free_port
+from aiops_core.settings import PROJECT_ROOT
+
+
+@dataclass
+class NodeProcess:
+    """A node in its own process: every role in one process (`aiops up`) as on a ship."""
+
+    data_dir: Path
+    nats_url: str
+    command: list[str] = field(default_factory=lambda: ["up"])
+    api_port: int = field(default_factory=free_port)
+    syslog_port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    peak_rss_mb: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "node.log"
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "NATS_URL": self.nats_url}
+        if self.command[0] == "up":
+            ports = ["--api-port", str(self.api_port), "--syslog-port", str(self.syslog_port)]
+        else:
+            ports = ["--port", str(self.api_port), "--syslog-port", str(self.syslog_port)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *self.command, "--data-dir", str(self.data_dir), *ports],
+            cwd=PROJECT_ROOT, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the node exited with {self.process.returncode}:\n{self.tail_log()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"the node was not healthy within {timeout:.0f} s:\n{self.tail_log()}")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.sample_rss()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def token(self) -> str:
+        return (self.data_dir / "admin.token").read_text(encoding="utf-8").strip()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"authorization": f"Bearer {self.token()}"}, timeout=60.0)
+
+    def tail_log(self, chars: int = 6000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def wait_for_log(self, needle: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.tail_log(10**7):
+                return True
+            time.sleep(0.25)
+        return False
+
+    def sample_rss(self) -> float:
+        """The node's resident memory now, in MB; the peak seen so far is kept."""
+        if self.process is None or self.process.poll() is not None:
+            return 0.0
+        rss_mb = rss_of(self.process.pid)
+        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb, peak_rss_of(self.process.pid))
+        return rss_mb
+
+    def metrics(self) -> Metrics:
+        response = httpx.get(f"{self.url}/metrics", timeout=10.0)
+        response.raise_for_status()
+        return Metrics.parse(response.text)
+
+
+def rss_of(pid: int) -> float:
+    return _status_kb(pid, "VmRSS:") / 1024
+
+
+def peak_rss_of(pid: int) -> float:
+    return _status_kb(pid, "VmHWM:") / 1024
+
+
+def _status_kb(pid: int, key: str) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
+
+
+@dataclass
+class Metrics:
+    """Prometheus samples by name, each a list of (labels, value)."""
+
+    samples: dict[str, list[tuple[dict[str, str], float]]]
+
+    @classmethod
+    def parse(cls, text: str) -> Metrics:
+        samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            name, _, labels = head.partition("{")
+            parsed = {}
+            if labels:
+                for part in _split_labels(labels.rstrip("}")):
+                    key, _, raw = part.partition("=")
+                    parsed[key] = json.loads(raw)
+            samples[name].append((parsed, float(value)))
+        return cls(dict(samples))
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels`."""
+        return sum(v for l, v in self.samples.get(name, []) if all(l.get(k) == x for k, x in labels.items()))
+
+
+def _split_labels(text: str) -> list[str]:
+    """Splits `a="x",b="y,z"` on the commas outside quotes."""
+    parts, current, quoted, escaped = [], [], False, False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == '"':
+            current.append(char)
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if current:
+        parts.append("".join(current))
+    return parts
