@@ -5,7 +5,7 @@ incidents take seconds rather than the minutes a Python loop would. Every row is
 Incident (the API parses `doc`), with its trigger anomaly and a fallback insight, and the
 distributions are a fleet's: a dozen ships of uneven size, incident types, severities and
 statuses in the proportions a ship's IT sees, open and acknowledged incidents among the recent
-ones and resolved ones behind them, times spread over the last 30 days with a daily rhythm.
+ones and resolved ones behind them, times spread over the last 29 days (inside the anomalies' retention) with a daily rhythm.
 Seeded history is merged as a long-running node's would be; then part of the last two days'
 incidents get a later version (an operator's status change) in small parts, as live traffic
 leaves them.
@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiops_core.devices import DEVICE_COLUMNS, load_inventory_devices
+from aiops_core.policy import load_policy
+from aiops_core.retention import apply_ttls
 from aiops_core.settings import Settings
 from aiops_core.store import Store
 
@@ -46,7 +48,8 @@ STATUSES = ("open", "acknowledged", "resolved", "suppressed")
 # Incidents of the last two days are still being worked; older ones are mostly closed.
 RECENT_STATUS_WEIGHTS = (40, 25, 30, 5)
 OLD_STATUS_WEIGHTS = (1, 2, 92, 5)
-HISTORY_DAYS = 30
+# Within the anomalies' 30-day TTL (the daily rhythm moves some a few hours further back).
+HISTORY_DAYS = 29
 # Share of the last two days' incidents that get a second, later row after the merge.
 LIVE_UPDATE_PERCENT = 30
 LIVE_UPDATE_DAYS = 2
@@ -154,6 +157,9 @@ async def seed(data_dir: Path, incidents: int, *, now: datetime | None = None, l
     try:
         if await store.scalar("SELECT count() FROM aiops.incidents"):
             raise SystemExit(f"{data_dir} already holds incidents; seed an empty data dir")
+        # The TTLs a node sets at start, set before the rows go in: on a filled store setting
+        # them rewrites every part, which a node would then do in the middle of a bench run.
+        await apply_ttls(store, load_policy(settings.policies_dir, settings.ship_id).retention)
         devices = load_inventory_devices(settings.inventory_file)
         await store.insert("devices", DEVICE_COLUMNS, [d.row() for d in devices])
         started = time.monotonic()

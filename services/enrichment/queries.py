@@ -54,14 +54,13 @@ ORDER BY bucket
 """,
 }
 
-# Each device's most recently active incident, as root cause or as an affected device.
+# Each device's most recently active incident, as root cause or as an affected device (the
+# column migration 0003 materialises from the incident's document).
 LAST_INCIDENTS = """
 SELECT ship_id, device_id,
        toString(argMax(incident_id, last_seen)) AS incident_id,
        max(last_seen) AS last_incident_at
 FROM aiops.incidents
-ARRAY JOIN arrayDistinct(
-    arrayPushFront(JSONExtract(doc, 'affected_devices', 'Array(String)'), root_cause_device)
-) AS device_id
+ARRAY JOIN arrayDistinct(arrayPushFront(affected_devices, root_cause_device)) AS device_id
 GROUP BY ship_id, device_id
 """
