@@ -26,10 +26,12 @@ NORMAL_RATE = 1_000
 BURST_SECONDS = 10
 BURST = NORMAL_RATE * 10 * BURST_SECONDS
 WARM_UP = 50_000
-# What the node may grow by while 100,000 lines wait and drain, measured after a warm-up burst
-# of half that size has brought its caches and allocator arenas to their working size (the node
-# plateaus near 1 GB RSS and stays there over burst after burst). Holding the burst in memory
-# would cost well over this (a decoded LogEntry alone is ~3 KB of Python objects, ~300 MB).
+WARM_UP_BURSTS = 2
+# How far the node's RSS may rise above its peak during the warm-up bursts (half the size of the
+# measured one) while 100,000 lines wait and drain. The node reaches its working size (caches,
+# allocator arenas, store buffers: near 1 GB) within one or two such bursts, unevenly, and then
+# stays there burst after burst. Holding the backlog in memory would instead grow with the burst:
+# a decoded LogEntry alone is ~3 KB of Python objects, ~300 MB for this one.
 RSS_GROWTH_BOUND_MB = 150
 # The durables that read logs.raw.
 LOG_CONSUMERS = ("ingest-archiver", "anomaly-detection-logs")
@@ -103,13 +105,14 @@ async def drain_watching_rss(node, burst: list[bytes]) -> tuple[float, int]:
 
 def test_a_ten_times_burst_is_buffered_and_drained_without_loss_in_bounded_memory(tmp_path):
     """100,000 lines at 10,000/s: JetStream holds the backlog (in flight stays within
-    max_ack_pending), every line is archived once, and the node's RSS grows by less than the bound."""
+    max_ack_pending), every line is archived once, and the node's RSS stays within the bound of
+    its peak during two warm-up bursts half that size."""
     node = start_node(tmp_path / "node")
     marker = f"burst-{uuid.uuid4().hex[:12]}"
     try:
-        # Warm up every stage (imports, template miner, store caches) before taking the baseline.
-        asyncio.run(drain_watching_rss(node, entries(WARM_UP, marker)))
-        baseline = rss_mb(node.process.pid)
+        # Warm up every stage (imports, template miner, store caches) to its working size.
+        baseline = max(asyncio.run(drain_watching_rss(node, entries(WARM_UP, marker)))[0]
+                       for _ in range(WARM_UP_BURSTS))
         peak, peak_backlog = asyncio.run(drain_watching_rss(node, entries(BURST, marker)))
         assert node.process.poll() is None
     finally:
@@ -122,5 +125,5 @@ def test_a_ten_times_burst_is_buffered_and_drained_without_loss_in_bounded_memor
         cwd=ROOT, capture_output=True, text=True, check=True,
     )
     archived = json.loads(counts.stdout)["archived"]
-    assert len(archived) == BURST + WARM_UP
+    assert len(archived) == BURST + WARM_UP * WARM_UP_BURSTS
     assert all(int(row["n"]) == 1 for row in archived)
