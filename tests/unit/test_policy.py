@@ -107,6 +107,7 @@ def test_policy_dumps_to_json_and_validates_back():
         ("iDirect modem: RX carrier lost on demodulator 1", "vsat-carrier-lost"),
         ("Demodulator lock lost, reacquiring", "vsat-lock-lost"),
         ("IPsec tunnel to shore-gw: peer 198.51.100.1 unreachable, DPD timeout", "vpn-tunnel-down"),
+        ("unbound: timed out resolving mail.shoreops.example", "dns-resolution-timeout"),
         ('msg="IPsec phase 2 down" vpntunnel="to-shore"', "vpn-tunnel-down"),
         ("ACM: rain fade detected, switching to MODCOD QPSK 1/2", "vsat-rain-fade"),
         ("Es/No below threshold: 3.1 dB", "vsat-esno-low"),
