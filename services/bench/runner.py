@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -102,8 +103,8 @@ class Run:
     stream_index: int = 0
 
 
-def run_bench(config: BenchConfig, log=None) -> Run:
-    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+def run_bench(config: BenchConfig, log: Callable[[str], None]) -> Run:
+    """Runs every measure; `log` receives progress lines (the CLI prints them to stderr)."""
     run = Run(config)
     run.details["mode"] = config.mode
     run.details["machine"] = machine()

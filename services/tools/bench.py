@@ -18,7 +18,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         quick=args.quick, smoke=args.smoke, rate=args.rate, anomaly_ratio=args.anomaly_ratio, cache_dir=args.cache_dir,
         incidents=args.incidents, keep=args.keep,
     )
-    run = run_bench(config)
+    run = run_bench(config, log=lambda text: print(text, file=sys.stderr, flush=True))
     if args.json:
         body = {
             **{key: run.figures.get(key) for key in KEYS},

@@ -140,10 +140,10 @@ async def test_resolved_incident_improves_later_insights(nats_server, store, tmp
         past = make_incident(ship_id=ship)
         await publish(bus, INCIDENTS_CREATED, past, "created")
         await enriched_of(outputs, past.incident_id)
-        event = TimelineEvent(at=utc_now(), kind="status", actor="alice",
-                              summary="alice set status open → resolved (resolution: moved traffic to Starlink until the squall passed)")
+        event = TimelineEvent(at=utc_now(), kind="status", actor="alice", summary="alice set status open → resolved")
         resolved = past.model_copy(update={"status": IncidentStatus.RESOLVED, "version": 2, "updated_at": utc_now(),
-                                           "timeline": [event]})
+                                           "timeline": [event],
+                                           "resolution": "moved traffic to Starlink until the squall passed"})
         await publish(bus, INCIDENTS_STATUS, resolved, "status")
 
         async def indexed():
