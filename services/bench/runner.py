@@ -180,6 +180,7 @@ async def _phases(run: Run, node: NodeProcess, nats_url: str, log) -> None:
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     try:
+        rss = run.details["rss_mb_after"] = {"start": round(node.sample_rss(), 1)}
         log(f"bench: warm-up at {config.rate:,.0f} lines/s for {config.warmup_seconds:.0f} s")
         await _load(run, node, config.rate, config.warmup_seconds)
         await _drained(js, FAST_PATH_CONSUMERS, 60.0)
@@ -202,6 +203,7 @@ async def _phases(run: Run, node: NodeProcess, nats_url: str, log) -> None:
         sizes = await _message_sizes(js)
         run.details["message_sizes_bytes"] = sizes
 
+        rss["fast_path"] = round(node.sample_rss(), 1)
         log(f"bench: floor relay at {config.rate:,.0f} msgs/s for {config.floor_seconds:.0f} s")
         floor = await _floor(nats_url, config, sizes)
         run.details["floor_samples"] = len(floor)
@@ -211,8 +213,10 @@ async def _phases(run: Run, node: NodeProcess, nats_url: str, log) -> None:
         log("bench: sustained throughput (ingest -> detection)")
         await _sustained(run, node, js, log)
 
+        rss["sustained"] = round(node.sample_rss(), 1)
         log("bench: API over the seeded history")
         _api(run, node)
+        rss["api"] = round(node.sample_rss(), 1)
         run.details["window_end"] = end.isoformat()
     finally:
         await nc.close()
