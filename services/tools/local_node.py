@@ -43,7 +43,9 @@ class LocalNode:
         return self.log_path.read_text(errors="replace")[-tail:]
 
 
-def start_local_node(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120.0) -> LocalNode:
+def start_local_node(
+    data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120.0, args: list[str] | None = None
+) -> LocalNode:
     """Starts the node and waits for /health; raises RuntimeError with its log when it fails."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "node.log"
@@ -54,7 +56,7 @@ def start_local_node(data_dir: Path, env: dict[str, str] | None = None, timeout:
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir), "--api-port", str(api_port),
-             "--syslog-port", str(syslog_port), "--nats-port", str(nats_port)],
+             "--syslog-port", str(syslog_port), "--nats-port", str(nats_port), *(args or [])],
             cwd=PROJECT_ROOT, env=child_env, stdout=log_file, stderr=subprocess.STDOUT,
         )
     node = LocalNode(data_dir, api_port, syslog_port, nats_port, process, log_path)
