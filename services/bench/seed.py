@@ -15,6 +15,7 @@ Generation is deterministic: the same count and `now` give the same rows.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -148,7 +149,7 @@ INCIDENT_COLUMNS = (
 )
 
 
-async def seed(data_dir: Path, incidents: int, *, now: datetime | None = None, log=print) -> None:
+async def seed(data_dir: Path, incidents: int, *, log: Callable[[str], None], now: datetime | None = None) -> None:
     """Creates the node's tables in `data_dir` and fills them; refuses a store that has incidents."""
     now = now or datetime.now(UTC)
     settings = Settings(data_dir=data_dir)
