@@ -86,7 +86,9 @@ class BenchConfig:
         self.refinements = 2 if full else 0
         # Rate steps of the sustained search: finer in the full run, fewer probes in the short ones.
         self.step_factor = 1.5 if full else 2.0
-        self.hold_retries = 3 if full else 1
+        self.hold_retries = 3 if full else 2
+        # A failed hold is retried this much lower.
+        self.hold_step_down = 0.9 if full else 0.7
         self.max_probes = 12 if full else 3
         # How long a probe's backlog may take to drain after the load stops.
         self.drain_seconds = 30.0 if full else 5.0
@@ -384,7 +386,7 @@ async def _probe(run: Run, node: NodeProcess, js, rate: float, seconds: float) -
 async def _sustained(run: Run, node: NodeProcess, js, log) -> None:
     """From 1,000 lines/s, steps the rate up by half while probes hold (or halves it while they
     fail), narrows the gap between the best held and the first failed rate, then holds the best
-    for the full time (stepping down by a tenth while the hold fails)."""
+    for the full time (stepping down while the hold fails)."""
     config = run.config
     probes: list[Probe] = []
 
@@ -423,7 +425,7 @@ async def _sustained(run: Run, node: NodeProcess, js, log) -> None:
         if await probe(candidate, config.hold_seconds, "hold"):
             held = candidate
             break
-        candidate = round(candidate * 0.9, -1)
+        candidate = round(candidate * config.hold_step_down, -1)
     run.figures["sustained_lines_per_s"] = held
     run.details["sustained_probes"] = [
         f"{p.rate:,.0f}/s x {p.seconds:.0f} s: {p.why} (peak backlog {p.peak_backlog:,})" for p in probes
