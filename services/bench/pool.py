@@ -12,8 +12,17 @@ POOL_VERSION = 1
 DEFAULT_CACHE_DIR = Path(".aiops-data") / "bench"
 
 
+# Written into a seeded data dir once seeding finished: the bench reuses only complete seeds.
+SEEDED_MARKER = ".seeded"
+
+
 def pool_path(cache_dir: Path) -> Path:
     return cache_dir / f"lines-v{POOL_VERSION}.txt"
+
+
+def seed_dir_for(cache_dir: Path, incidents: int) -> Path:
+    """Where the bench keeps its store seeded with `incidents`."""
+    return cache_dir / f"seed-{incidents}"
 
 
 @dataclass(frozen=True)

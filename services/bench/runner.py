@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +46,7 @@ from aiops_core.policy import load_policy
 from aiops_core.settings import PROJECT_ROOT, Settings
 from aiops_core.store import Store
 from services.bench.lines import load_or_build_pool
-from services.bench.pool import DEFAULT_CACHE_DIR, pool_path
+from services.bench.pool import DEFAULT_CACHE_DIR, SEEDED_MARKER, pool_path, seed_dir_for
 from services.bench.processes import NodeProcess
 from services.bench.report import KEYS, machine, quantile
 
@@ -80,15 +81,17 @@ class BenchConfig:
         self.incidents = self.incidents or (1_000_000 if full else 100_000 if self.quick else 2_000)
         self.warmup_seconds = 10.0 if full else 2.0 if self.quick else 1.0
         self.fast_seconds = 60.0 if full else 6.0 if self.quick else 3.0
-        self.floor_seconds = 30.0 if full else 3.0 if self.quick else 2.0
+        self.floor_seconds = 30.0 if full else 2.0
         self.probe_seconds = 10.0 if full else 2.0
         self.hold_seconds = 60.0 if full else 3.0 if self.quick else 2.0
         self.refinements = 2 if full else 0
         # Rate steps of the sustained search: finer in the full run, fewer probes in the short ones.
         self.step_factor = 1.5 if full else 2.0
-        self.hold_retries = 3 if full else 2
-        # A failed hold is retried this much lower.
-        self.hold_step_down = 0.9 if full else 0.7
+        self.hold_retries = 3 if full else 1
+        # The hold starts at this share of the best probe (short probes flatter a rate), and a
+        # failed hold is retried this much lower.
+        self.hold_start = 1.0 if full else 0.8
+        self.hold_step_down = 0.9
         self.max_probes = 12 if full else 3
         # How long a probe's backlog may take to drain after the load stops.
         self.drain_seconds = 30.0 if full else 5.0
@@ -107,6 +110,11 @@ class Run:
     details: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     stream_index: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def mark(self, phase: str) -> None:
+        """Notes how far into the run `phase` ended (details.phase_end_s)."""
+        self.details.setdefault("phase_end_s", {})[phase] = round(time.monotonic() - self.started, 1)
 
 
 def run_bench(config: BenchConfig, log: Callable[[str], None]) -> Run:
@@ -152,6 +160,7 @@ def _pipeline(run: Run, data_dir: Path, nats_url: str, log: Callable[[str], None
         started = time.monotonic()
         node.start()
         ready = node.wait_for_log("rag_index_ready", config.index_wait_seconds)
+        run.mark("node_ready")
         run.details["node_start_s"] = round(time.monotonic() - started, 1)
         if not ready:
             run.notes.append("the RAG index was not ready when the fast path began: insights used metadata retrieval")
@@ -161,7 +170,9 @@ def _pipeline(run: Run, data_dir: Path, nats_url: str, log: Callable[[str], None
         sampler_stop.set()
         node.stop()
         run.figures["rss_mb"] = round(node.peak_rss_mb, 1) if node.peak_rss_mb else None
+        run.mark("node_stopped")
     asyncio.run(_read_store(run, data_dir, run.details.pop("_window")))
+    run.mark("store_read")
 
 
 def _history(run: Run, data_dir: Path, nats_url: str) -> None:
@@ -170,28 +181,27 @@ def _history(run: Run, data_dir: Path, nats_url: str) -> None:
     node = NodeProcess(data_dir, nats_url, command=["serve", "incident-api"])
     try:
         node.start()
+        run.mark("history_node_ready")
         _api(run, node)
+        run.mark("api")
     finally:
         node.stop()
         run.details["history_node_peak_rss_mb"] = round(node.peak_rss_mb, 1)
+        run.mark("history_node_stopped")
 
 
 def ensure_seed(cache_dir: Path, incidents: int, log) -> Path:
     """The cached seeded data dir for `incidents`, seeded in a child process the first time (the
     embedded ClickHouse holds one data dir per process)."""
-    seed_dir = cache_dir / f"seed-{incidents}"
-    done = seed_dir / ".seeded"
-    if done.exists():
+    seed_dir = seed_dir_for(cache_dir, incidents)
+    if seed_dir.joinpath(SEEDED_MARKER).exists():
         return seed_dir
     shutil.rmtree(seed_dir, ignore_errors=True)
     log(f"bench: seeding {incidents:,} incidents into {seed_dir} (once; cached for later runs)")
-    import subprocess
-
     subprocess.run(
         [sys.executable, "-m", "services.cli", "bench", "seed", "--incidents", str(incidents), "--data-dir", str(seed_dir)],
         cwd=PROJECT_ROOT, check=True,
     )
-    done.write_text(datetime.now(UTC).isoformat())
     return seed_dir
 
 
@@ -210,6 +220,7 @@ async def _phases(run: Run, node: NodeProcess, nats_url: str, log) -> None:
         await _load(run, node, config.rate, config.warmup_seconds)
         await _drained(js, FAST_PATH_CONSUMERS, 60.0)
 
+        run.mark("warm_up")
         log(f"bench: fast path at {config.rate:,.0f} lines/s for {config.fast_seconds:.0f} s")
         begin = datetime.now(UTC)
         opened = asyncio.create_task(_open_incidents(node, config.fast_seconds, NEW_INCIDENTS_PER_SECOND))
@@ -229,16 +240,19 @@ async def _phases(run: Run, node: NodeProcess, nats_url: str, log) -> None:
         run.details["message_sizes_bytes"] = sizes
 
         rss["fast_path"] = round(node.sample_rss(), 1)
+        run.mark("fast_path")
         log(f"bench: floor relay at {config.rate:,.0f} msgs/s for {config.floor_seconds:.0f} s")
         floor = await _floor(nats_url, config, sizes)
         run.details["floor_samples"] = len(floor)
         run.figures["floor_p99_ms"] = _rounded(quantile(floor, 0.99))
         run.details["floor_p50_ms"] = _rounded(quantile(floor, 0.5))
 
+        run.mark("floor")
         log("bench: sustained throughput (ingest -> detection)")
         await _sustained(run, node, js, log)
 
         rss["sustained"] = round(node.sample_rss(), 1)
+        run.mark("sustained")
         run.details["window_end"] = end.isoformat()
     finally:
         await nc.close()
@@ -418,7 +432,7 @@ async def _sustained(run: Run, node: NodeProcess, js, log) -> None:
         else:
             failed = middle
     held = None
-    candidate = best
+    candidate = round(best * config.hold_start, -1)
     for _ in range(config.hold_retries):
         if candidate < 100:
             break

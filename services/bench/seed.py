@@ -24,6 +24,7 @@ from aiops_core.policy import load_policy
 from aiops_core.retention import apply_ttls
 from aiops_core.settings import Settings
 from aiops_core.store import Store
+from services.bench.pool import SEEDED_MARKER
 
 # The fleet, largest first: one ship's node holds its own; a shore hub holds them all.
 SHIPS = (
@@ -180,6 +181,7 @@ async def seed(data_dir: Path, incidents: int, *, log: Callable[[str], None], no
         for table in ("incidents", "anomalies", "incident_insights"):
             await store.command(f"OPTIMIZE TABLE aiops.{table} FINAL")
         await _live_updates(store)
+        data_dir.joinpath(SEEDED_MARKER).write_text(now.isoformat(), encoding="utf-8")
         log(f"seeded {incidents:,} incidents in {time.monotonic() - started:.0f} s")
     finally:
         await store.close()

@@ -36,7 +36,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from services.bench.seed import seed
 
-    asyncio.run(seed(args.data_dir, args.incidents, log=lambda text: print(text, file=sys.stderr, flush=True)))
+    from services.bench.pool import DEFAULT_CACHE_DIR, seed_dir_for
+
+    data_dir = args.data_dir or seed_dir_for(DEFAULT_CACHE_DIR, args.incidents)
+    asyncio.run(seed(data_dir, args.incidents, log=lambda text: print(text, file=sys.stderr, flush=True)))
     return 0
 
 
@@ -56,5 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = bench.add_subparsers(dest="bench_command")
     seed = actions.add_parser("seed", help="fill a data dir with incident history (fast bulk insert)")
     seed.add_argument("--incidents", type=int, default=1_000_000)
-    seed.add_argument("--data-dir", type=Path, required=True)
+    seed.add_argument(
+        "--data-dir", type=Path, default=None,
+        help=f"default: the bench's cache ({DEFAULT_CACHE_DIR}/seed-N), which `aiops bench` then uses",
+    )
     seed.set_defaults(func=cmd_seed)
