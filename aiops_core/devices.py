@@ -124,38 +124,3 @@ LOAD_DEVICES_SQL = (
     "argMax(mgmt_ip, updated_at) AS mgmt_ip FROM aiops.devices GROUP BY ship_id, device_id"
 )
 
-
-class InventoryError(ValueError):
-    pass
-
-
-def load_inventory_devices(path) -> list[Device]:
-    """The ship's inventory YAML (`ship_id` and `devices`) as registry devices, validated: every
-    upstream must exist and the dependency graph must have no cycle."""
-    import yaml
-
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    ship_id = data.get("ship_id")
-    if not ship_id:
-        raise InventoryError(f"{path}: ship_id is missing")
-    devices = []
-    for index, item in enumerate(data.get("devices") or []):
-        try:
-            devices.append(Device(
-                ship_id=ship_id, device_id=item["device_id"], kind=item.get("kind", "unknown"),
-                vendor=item.get("vendor") or "", model=item.get("model") or "", location=item.get("location") or "",
-                criticality=item.get("criticality") or "medium", upstream=tuple(item.get("upstream") or ()),
-                services=tuple(item.get("services") or ()), host_aliases=tuple(item.get("host_aliases") or ()),
-                mgmt_ip=item.get("mgmt_ip") or "",
-            ))
-        except (KeyError, TypeError) as exc:
-            raise InventoryError(f"{path}: devices[{index}]: {exc}") from exc
-    registry = DeviceRegistry.of(devices)
-    for device in devices:
-        for parent in device.upstream:
-            if registry.get(ship_id, parent) is None:
-                raise InventoryError(f"{path}: {device.device_id}: unknown upstream {parent}")
-        if device.device_id in registry.upstream_chain(ship_id, device.device_id, max_hops=len(devices) + 1):
-            raise InventoryError(f"{path}: {device.device_id}: dependency cycle")
-    return devices

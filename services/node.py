@@ -16,7 +16,7 @@ import uvicorn
 
 from aiops_core.auth import TokenStore
 from aiops_core.bus import Bus
-from aiops_core.devices import DEVICE_COLUMNS, load_inventory_devices
+from aiops_core.devices import DEVICE_COLUMNS
 from aiops_core.logging import StructuredLogger, configure
 from aiops_core.nats_server import NatsServer
 from aiops_core.policy import load_policy
@@ -24,6 +24,7 @@ from aiops_core.retention import apply_ttls
 from aiops_core.runtime import Role, Runtime, build_app, watch_consumer_lag
 from aiops_core.settings import Settings
 from aiops_core.store import Store
+from services.simulator.inventory import load_inventory, registry_devices
 from services.shore_sync.leaf import SHORE_ROLES, jetstream_domain, leafnode_config
 
 log = StructuredLogger.get_logger(__name__, service="node")
@@ -81,7 +82,7 @@ async def seed_devices(store: Store, inventory_file: Path) -> int:
         return 0
     if await store.scalar("SELECT count() FROM aiops.devices"):
         return 0
-    devices = load_inventory_devices(inventory_file)
+    devices = registry_devices(load_inventory(inventory_file))
     await store.insert("devices", DEVICE_COLUMNS, [d.row() for d in devices])
     return len(devices)
 

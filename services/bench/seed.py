@@ -19,11 +19,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiops_core.devices import DEVICE_COLUMNS, load_inventory_devices
+from aiops_core.devices import DEVICE_COLUMNS
 from aiops_core.policy import load_policy
 from aiops_core.retention import apply_ttls
 from aiops_core.settings import Settings
 from aiops_core.store import Store
+from services.simulator.inventory import load_inventory, registry_devices
 from services.bench.pool import SEEDED_MARKER
 
 # The fleet, largest first: one ship's node holds its own; a shore hub holds them all.
@@ -162,7 +163,7 @@ async def seed(data_dir: Path, incidents: int, *, log: Callable[[str], None], no
         # The TTLs a node sets at start, set before the rows go in: on a filled store setting
         # them rewrites every part, which a node would then do in the middle of a bench run.
         await apply_ttls(store, load_policy(settings.policies_dir, settings.ship_id).retention)
-        devices = load_inventory_devices(settings.inventory_file)
+        devices = registry_devices(load_inventory(settings.inventory_file))
         await store.insert("devices", DEVICE_COLUMNS, [d.row() for d in devices])
         started = time.monotonic()
         for first in range(0, incidents, BLOCK_ROWS):

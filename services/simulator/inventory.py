@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from aiops_core.devices import Device as RegistryDevice
+
 __all__ = [
     "CRITICALITIES",
     "DEMO_INVENTORY_PATH",
@@ -264,3 +266,15 @@ def _check_upstream(devices: tuple[Device, ...], source: str) -> None:
     for device in devices:
         if device.device_id not in state:
             visit(device.device_id)
+
+
+def registry_devices(inventory: Inventory) -> list[RegistryDevice]:
+    """The inventory as the platform's device registry rows (the node seeds its `devices` table)."""
+    return [
+        RegistryDevice(
+            ship_id=inventory.ship_id, device_id=d.device_id, kind=d.kind, vendor=d.vendor, model=d.model,
+            location=d.location, criticality=d.criticality, upstream=d.upstream, services=d.services,
+            host_aliases=d.host_aliases, mgmt_ip=d.mgmt_ip,
+        )
+        for d in inventory.devices
+    ]

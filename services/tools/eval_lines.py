@@ -33,10 +33,11 @@ from pathlib import Path
 
 import orjson
 
-from aiops_core.devices import DeviceRegistry, load_inventory_devices
+from aiops_core.devices import DeviceRegistry
 from aiops_core.models import LogEntry, LogLevel, new_tracking_id
 from aiops_core.policy import load_policy
 from aiops_core.settings import Settings
+from services.simulator.inventory import load_inventory, registry_devices
 from services.anomaly_detection.handlers import LogAnalyzer
 from services.ingest.handlers import log_from_syslog
 from services.ingest.syslog import SyslogParseError, parse_syslog
@@ -133,7 +134,7 @@ def evaluate(lines: Iterable[str], analyzer: LogAnalyzer | None = None, *, regis
     if analyzer is None:
         analyzer = LogAnalyzer(load_policy(settings.policies_dir, settings.ship_id).detect)
     if registry is None:
-        registry = DeviceRegistry.of(load_inventory_devices(settings.inventory_file)) if settings.inventory_file.exists() else DeviceRegistry()
+        registry = DeviceRegistry.of(registry_devices(load_inventory(settings.inventory_file))) if settings.inventory_file.exists() else DeviceRegistry()
     ship_id = ship_id or settings.ship_id
     report = LinesReport()
     detectors: dict[str, Counter] = {}
