@@ -53,7 +53,11 @@ DEVICE_KINDS = frozenset(
 )
 CRITICALITIES = ("low", "medium", "high", "critical")
 _IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_REQUIRED = ("device_id", "kind", "vendor", "model", "location", "criticality", "mgmt_ip")
+_REQUIRED = ("device_id", "kind")
+# A registry written by hand often knows a device's role before its make or address; these
+# describe the device and default rather than block the node from starting.
+_OPTIONAL_TEXT = ("vendor", "model", "location", "mgmt_ip")
+DEFAULT_CRITICALITY = "medium"
 
 
 class InventoryError(ValueError):
@@ -176,30 +180,37 @@ def _device(raw: Any, source: str, index: int) -> Device:
         raise InventoryError(f"{where}: must be a mapping")
     if isinstance(raw.get("device_id"), str):
         where = f"{source}: device {raw['device_id']!r}"
-    unknown = set(raw) - set(_REQUIRED) - {"upstream", "services", "host_aliases", "serial"}
+    known = {*_REQUIRED, *_OPTIONAL_TEXT, "criticality", "upstream", "services", "host_aliases", "serial"}
+    unknown = set(raw) - known
     if unknown:
         raise InventoryError(f"{where}: unknown field(s) {sorted(unknown)}")
     for name in _REQUIRED:
         if not isinstance(raw.get(name), str) or not raw[name].strip():
             raise InventoryError(f"{where}: field {name!r} must be a non-empty string")
+    for name in _OPTIONAL_TEXT:
+        if not isinstance(raw.get(name, ""), str):
+            raise InventoryError(f"{where}: field {name!r} must be a string")
     if not _IDENTIFIER.match(raw["device_id"]):
         raise InventoryError(f"{where}: device_id is not a lowercase identifier")
     if raw["kind"] not in DEVICE_KINDS:
         raise InventoryError(f"{where}: kind {raw['kind']!r} is not one of {sorted(DEVICE_KINDS)}")
-    if raw["criticality"] not in CRITICALITIES:
-        raise InventoryError(f"{where}: criticality {raw['criticality']!r} not in {CRITICALITIES}")
-    try:
-        ipaddress.ip_address(raw["mgmt_ip"])
-    except ValueError:
-        raise InventoryError(f"{where}: mgmt_ip {raw['mgmt_ip']!r} is not an IP address") from None
+    criticality = raw.get("criticality", DEFAULT_CRITICALITY)
+    if criticality not in CRITICALITIES:
+        raise InventoryError(f"{where}: criticality {criticality!r} not in {CRITICALITIES}")
+    mgmt_ip = raw.get("mgmt_ip", "").strip()
+    if mgmt_ip:
+        try:
+            ipaddress.ip_address(mgmt_ip)
+        except ValueError:
+            raise InventoryError(f"{where}: mgmt_ip {mgmt_ip!r} is not an IP address") from None
     return Device(
         device_id=raw["device_id"],
         kind=raw["kind"],
-        vendor=raw["vendor"],
-        model=raw["model"],
-        location=raw["location"],
-        criticality=raw["criticality"],
-        mgmt_ip=raw["mgmt_ip"],
+        vendor=raw.get("vendor", "").strip(),
+        model=raw.get("model", "").strip(),
+        location=raw.get("location", "").strip(),
+        criticality=criticality,
+        mgmt_ip=mgmt_ip,
         upstream=_strings(raw, "upstream", where),
         services=_strings(raw, "services", where),
         host_aliases=_strings(raw, "host_aliases", where),
@@ -229,7 +240,7 @@ def _check_unique(devices: Iterable[Device], source: str) -> None:
                     f"{source}: host alias {alias!r} of {device.device_id!r} already names "
                     f"{other!r}"
                 )
-        other = owner_of_ip.setdefault(device.mgmt_ip, device.device_id)
+        other = owner_of_ip.setdefault(device.mgmt_ip, device.device_id) if device.mgmt_ip else device.device_id
         if other != device.device_id:
             raise InventoryError(
                 f"{source}: mgmt_ip {device.mgmt_ip} of {device.device_id!r} is also {other!r}'s"

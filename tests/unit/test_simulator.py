@@ -172,6 +172,25 @@ def test_malformed_devices_are_rejected(device, message):
         parse_inventory(_registry(device))
 
 
+def test_a_device_needs_only_an_id_and_a_kind():
+    """A hand-written registry that knows a device's role but not its make or address still loads:
+    descriptive fields default to empty, criticality to medium, and devices without an address
+    do not collide with each other."""
+    inventory = parse_inventory({"ship_id": "s", "devices": [
+        {"device_id": "fw-01", "kind": "firewall"},
+        {"device_id": "sw-01", "kind": "access_switch", "upstream": ["fw-01"]},
+    ]})
+    firewall = inventory.by_id["fw-01"]
+    assert (firewall.vendor, firewall.model, firewall.location, firewall.mgmt_ip) == ("", "", "", "")
+    assert firewall.criticality == "medium"
+    assert inventory.by_id["sw-01"].upstream == ("fw-01",)
+
+
+def test_a_descriptive_field_of_the_wrong_type_is_rejected():
+    with pytest.raises(InventoryError, match="field 'vendor' must be a string"):
+        parse_inventory({"ship_id": "s", "devices": [{"device_id": "a", "kind": "server", "vendor": 3}]})
+
+
 def test_duplicate_host_alias_is_rejected():
     """Two devices claiming the same syslog hostname would make host mapping ambiguous."""
     data = _registry(
