@@ -1,10 +1,14 @@
-"""Prometheus metrics shared by every role. In the embedded node all roles share one registry,
-so each series carries the role (or stage) as a label."""
+"""Prometheus metrics shared by every role. In one process all roles share one registry, so each
+series carries the role (or stage) as a label; the embedded node adds its workers' series."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -93,5 +97,31 @@ RETENTION_DROPPED = Counter(
 )
 
 
-def render() -> tuple[bytes, str]:
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def render(workers: Sequence[tuple[str, str]] = ()) -> tuple[bytes, str]:
+    """This process's metrics, and the embedded node's workers' (name, exposition) merged into
+    the same families, each of their samples labelled `worker="<name>"`: one scrape shows the
+    node, and `sum by (role)` adds the processes up."""
+    if not workers:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    families = {family.name: family for family in REGISTRY.collect()}
+    for worker, text in workers:
+        for parsed in text_string_to_metric_families(text):
+            family = families.get(parsed.name)
+            if family is None:
+                family = families[parsed.name] = Metric(parsed.name, parsed.documentation, parsed.type, parsed.unit)
+            family.samples.extend(
+                sample._replace(labels={**sample.labels, "worker": worker}) for sample in parsed.samples
+            )
+    merged = CollectorRegistry(auto_describe=False)
+    merged.register(_Families(list(families.values())))
+    return generate_latest(merged), CONTENT_TYPE_LATEST
+
+
+class _Families:
+    """A collector of already-collected families (the merge above)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families

@@ -141,11 +141,19 @@ def build_app(title: str, roles: list[Role], runtime_getter: Callable[[], Runtim
             "store": store_ok,
             "version": runtime.settings.version,
         }
+        workers = runtime.services.get("workers")
+        if workers is not None:
+            # The embedded node's worker processes (services/workers.py) are part of its readiness.
+            body["workers"] = await workers.health()
+            ready = ready and all(body["workers"].values())
+            body["status"] = "ok" if ready else "degraded"
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus_metrics() -> Response:
-        body, content_type = metrics.render()
+        runtime = runtime_getter()
+        workers = runtime.services.get("workers") if runtime else None
+        body, content_type = metrics.render(await workers.metrics_texts() if workers else ())
         return Response(body, media_type=content_type)
 
     for role in roles:

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     bus_max_deliver: int = 5
     bus_ack_wait_seconds: float = 30.0
     archive_enabled: bool = Field(True, description="The ingest role archives logs.raw to logs_raw.")
+    syslog_listener: bool = Field(True, description="The ingest role listens for syslog on syslog_port.")
+    node_workers: bool = Field(
+        True,
+        description="`aiops up` runs the per-line roles (the syslog listener, anomaly-detection) in worker "
+        "processes of their own, so they use another core (services/workers.py); false: one process.",
+    )
+    store_relay: bool = Field(
+        False, description="Read the store through the embedded node's relay (set by the node for its workers).",
+    )
     ingest_buffer_max_bytes: int = Field(
         256 * 1024**2, ge=0,
         description="Disk journal for syslog lines while NATS is down (<data_dir>/ingest-buffer); beyond it lines are dropped and counted.",

@@ -1,4 +1,7 @@
-"""Runs roles: all of them in one process (`aiops up`, the embedded node) or one (`aiops serve`).
+"""Runs roles: all of them as one node (`aiops up`, the embedded node) or one (`aiops serve`).
+
+The embedded node runs its per-line roles (the syslog listener, anomaly-detection) as worker
+processes (services/workers.py) that read the store through the node's relay.
 
 The roles talk only over NATS either way; the embedded node differs only in settings: it starts
 its own nats-server unless NATS_URL is set, and uses chDB and local Qdrant in its data dir."""
@@ -24,8 +27,10 @@ from aiops_core.retention import apply_ttls
 from aiops_core.runtime import Role, Runtime, build_app, watch_consumer_lag
 from aiops_core.settings import Settings
 from aiops_core.store import Store
+from aiops_core.store_relay import RelayStore, StoreRelay
 from services.simulator.inventory import load_inventory, registry_devices
 from services.shore_sync.leaf import SHORE_ROLES, jetstream_domain, leafnode_config
+from services.workers import Workers, planned_workers, roles_left_in_node, watch_parent
 
 log = StructuredLogger.get_logger(__name__, service="node")
 
@@ -109,26 +114,42 @@ async def run_node(
         await asyncio.to_thread(nats_server.start)
         nats_url = nats_server.url
 
-    store = Store(settings.store_dsn())
+    worker_names = planned_workers(settings, role_names)
+    if "syslog" in worker_names:
+        # The syslog worker listens on the port; the node's ingest keeps HTTP and the archive.
+        settings = settings.model_copy(update={"syslog_listener": False})
     bus: Bus | None = None
+    store: Store | RelayStore
+    if settings.store_relay:
+        # A worker of the embedded node: it reads the store the node opened (store_relay.py).
+        bus = await Bus.connect(nats_url, role="node")
+        store = RelayStore(bus.nc)
+    else:
+        store = Store(settings.store_dsn())
+    relay: StoreRelay | None = None
+    workers: Workers | None = None
     server: _Server | None = None
     roles: list[Role] = []
     runtime: Runtime | None = None
     stop = stop or asyncio.Event()
     try:
         await store.start()
-        seeded = await seed_devices(store, settings.inventory_file)
+        seeded = 0 if settings.store_relay else await seed_devices(store, settings.inventory_file)
         tokens = TokenStore(store)
         await tokens.load()
-        await tokens.ensure_bootstrap_admin(settings.data_dir)
         policy = load_policy(settings.policies_dir, settings.ship_id)
-        await apply_ttls(store, policy.retention)
-        bus = await Bus.connect(nats_url, role="node")
+        if not settings.store_relay:
+            await tokens.ensure_bootstrap_admin(settings.data_dir)
+            await apply_ttls(store, policy.retention)
+        bus = bus or await Bus.connect(nats_url, role="node")
         await bus.ensure_topology(
             settings.bus_max_deliver, settings.bus_ack_wait_seconds,
             fleet_ships=settings.fleet_ship_ids() if settings.is_shore else None,
         )
-        runtime = Runtime(settings=settings, policy=policy, bus=bus, store=store, stop=stop)
+        if worker_names:
+            relay = StoreRelay(bus.nc, store)  # type: ignore[arg-type]
+            await relay.start()
+        runtime = Runtime(settings=settings, policy=policy, bus=bus, store=store, stop=stop)  # type: ignore[arg-type]
         runtime.services["auth"] = tokens
         runtime.spawn(_reload_tokens(runtime, tokens), "tokens-reload")
         factories = role_factories()
@@ -141,10 +162,18 @@ async def run_node(
         unknown = [name for name in role_names if name not in factories]
         if unknown:
             raise SystemExit(f"unknown role(s): {', '.join(unknown)}; known: {', '.join(factories)}")
-        roles = [factories[name]() for name in role_names]
+        in_node = roles_left_in_node(role_names, worker_names)
+        roles = [factories[name]() for name in in_node]
         for role in roles:
             await role.start(runtime.for_role(role.name))
-        runtime.spawn(watch_consumer_lag(runtime, set(role_names)), "consumer-lag")
+        runtime.spawn(watch_consumer_lag(runtime, set(in_node)), "consumer-lag")
+        if settings.store_relay:
+            runtime.spawn(watch_parent(stop), "node-watch")
+        if worker_names:
+            workers = Workers.plan(settings, nats_url, worker_names)
+            runtime.services["workers"] = workers
+            await workers.start()
+            runtime.spawn(workers.supervise(stop), "workers")
         # What start-up loaded (code, policies, registries, restored state) lives as long as the
         # process: frozen out of the collector's sight, it is no longer walked by every full
         # collection, each a pause of tens of milliseconds in the middle of the fast path.
@@ -166,8 +195,8 @@ async def run_node(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         log.info(
-            "node_started", roles=role_names, http_port=http_port, nats=nats_url,
-            store=settings.store_dsn(), ship_id=settings.ship_id, devices_seeded=seeded,
+            "node_started", roles=in_node, workers=worker_names, http_port=http_port, nats=nats_url,
+            store=store.dsn, ship_id=settings.ship_id, devices_seeded=seeded,
         )
         if started:
             started.set()
@@ -177,6 +206,9 @@ async def run_node(
         stop.set()
         if server:
             server.should_exit = True
+        if workers:
+            # First: they feed the node's roles, which then drain what is in hand.
+            await workers.stop()
         for role in reversed(roles):
             try:
                 await asyncio.wait_for(role.stop(), timeout=10)
@@ -187,6 +219,8 @@ async def run_node(
             done, pending = await asyncio.wait(runtime.tasks, timeout=15) if runtime.tasks else (set(), set())
             for task in pending:
                 task.cancel()
+        if relay:
+            await relay.stop()
         if bus:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(bus.close(), timeout=10)

@@ -17,11 +17,12 @@ import httpx
 
 from aiops_core.nats_server import free_port
 from aiops_core.settings import PROJECT_ROOT
+from services.workers import child_pids
 
 
 @dataclass
 class NodeProcess:
-    """A node in its own process: every role in one process (`aiops up`) as on a ship."""
+    """A node as on a ship: `aiops up` (every role; the per-line ones in its worker processes)."""
 
     data_dir: Path
     nats_url: str
@@ -95,11 +96,14 @@ class NodeProcess:
         return False
 
     def sample_rss(self) -> float:
-        """The node's resident memory now, in MB; the peak seen so far is kept."""
+        """The node's resident memory now, in MB, its worker processes included; the peak seen so
+        far is kept. The peak adds each process's own peak, which may not have coincided: an
+        upper bound, never an underestimate."""
         if self.process is None or self.process.poll() is not None:
             return 0.0
-        rss_mb = rss_of(self.process.pid)
-        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb, peak_rss_of(self.process.pid))
+        pids = [self.process.pid, *child_pids(self.process.pid)]
+        rss_mb = sum(rss_of(pid) for pid in pids)
+        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb, sum(peak_rss_of(pid) for pid in pids))
         return rss_mb
 
     def metrics(self) -> Metrics:

@@ -37,6 +37,7 @@ from nats.js.errors import NotFoundError
 from aiops_core.bus import CONSUMERS, FLEET_STREAM
 from aiops_core.logging import StructuredLogger
 from aiops_core.nats_server import NatsServer, free_port
+from services.workers import child_pids
 from aiops_core.settings import PROJECT_ROOT
 from services.chaos.stream import ChaosEvent, build_stream
 from services.chaos.verify import Tally, tally
@@ -87,9 +88,9 @@ class Process:
         raise TimeoutError(f"{self.name} not healthy within {timeout}s: {self.tail()}")
 
     def kill9(self) -> None:
-        """SIGKILL to the process and to the nats-server it started, if any (a power cut)."""
+        """SIGKILL to the process and to what it started (its workers, its nats-server): a power cut."""
         assert self.popen
-        children = _children(self.popen.pid)
+        children = child_pids(self.popen.pid)
         os.kill(self.popen.pid, signal.SIGKILL)
         self.popen.wait()
         for pid in children:
@@ -109,13 +110,6 @@ class Process:
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        found += [int(p) for p in task.read_text().split()]
-    return found
 
 
 @dataclass

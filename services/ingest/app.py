@@ -74,14 +74,15 @@ class IngestRole:
         await self.reload_registry()
         runtime.services["ingest"] = self
         runtime.spawn(self._publish_syslog_batches(), "ingest:syslog-publisher")
-        self.disk = DiskGuard(runtime.store, runtime.policy.retention.disk_watermarks)
-        runtime.spawn(self.disk.run(runtime.stop), "ingest:disk-watermarks")
         if runtime.settings.archive_enabled:
+            # The watermarks guard the archive's disk, so they live where the archive is written.
+            self.disk = DiskGuard(runtime.store, runtime.policy.retention.disk_watermarks)
+            runtime.spawn(self.disk.run(runtime.stop), "ingest:disk-watermarks")
             # Archiving costs per insert more than per line, and nobody waits for it: a batch waits
             # up to a second to fill, so at 1,000 lines/s the archive takes two inserts a second,
             # not one per handful of lines, and leaves the store to the fast path.
             runtime.consume("ingest-archiver", self.archive_batch, batch=ARCHIVE_BATCH, linger_seconds=1.0)
-        if self.listen_syslog:
+        if self.listen_syslog and runtime.settings.syslog_listener:
             await self._listen(runtime.settings.syslog_host, runtime.settings.syslog_port)
 
     async def stop(self) -> None:

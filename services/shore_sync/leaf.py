@@ -26,8 +26,9 @@ def jetstream_domain(settings: Settings) -> str:
 
 def local_only_subjects() -> list[str]:
     """Subjects that never cross the leaf link: every stream's (raw logs above all, and the
-    outbox itself, whose content leaves only by being sourced) and KV/object-store writes."""
-    return sorted({subject for spec in STREAMS for subject in spec.subjects} | {"$KV.>", "$O.>"})
+    outbox itself, whose content leaves only by being sourced), KV/object-store writes and the
+    node's own requests (its store relay)."""
+    return sorted({subject for spec in STREAMS for subject in spec.subjects} | {"$KV.>", "$O.>", "aiops.node.>"})
 
 
 def leafnode_config(settings: Settings) -> str:

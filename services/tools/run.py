@@ -1,4 +1,5 @@
-"""`aiops up` (the embedded node: every role in one process) and `aiops serve ROLE`."""
+"""`aiops up` (the embedded node: every role, the per-line ones in worker processes) and
+`aiops serve ROLE` (one role: a compose container, or a worker of the embedded node)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from services.node import run_node
+    from services.workers import die_with_parent
 
+    die_with_parent()  # a worker of the embedded node ends with it (a no-op otherwise)
     settings = settings_from(args)
     port = args.port if args.port is not None else (
         settings.api_port if args.role in API_ROLES else settings.metrics_port
@@ -57,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    up = sub.add_parser("up", help="run the embedded single node (every role in one process)")
+    up = sub.add_parser("up", help="run the embedded single node (every role; NODE_WORKERS=false: one process)")
     up.add_argument("--data-dir", type=Path, default=None, help="default ./.aiops-data")
     up.add_argument("--api-port", type=int, default=None, help="default 8081")
     up.add_argument("--syslog-port", type=int, default=None, help="default 1514 (UDP and TCP)")
