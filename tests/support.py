@@ -35,6 +35,14 @@ def stop_node(node: Node, timeout: float = 90.0) -> int:
     return stop_local_node(node, timeout=timeout)
 
 
+def metric_value(client: httpx.Client, name: str, **labels: str) -> float:
+    """The sum of a /metrics series over the samples whose labels include `labels`: the embedded
+    node's scrape holds its workers' samples too, each with a `worker` label."""
+    from services.bench.processes import Metrics
+
+    return Metrics.parse(client.get("/metrics").text).value(name, **labels)
+
+
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.2):
     """Polls until predicate() returns a truthy value; returns it, or fails with the last value."""
     deadline = time.monotonic() + timeout

@@ -68,12 +68,16 @@ class IngestRole:
 
     async def start(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        # Left over from a stop or crash while NATS was down: replayed first, in order.
-        self.buffer = DiskBuffer(runtime.settings.data_dir / "ingest-buffer", runtime.settings.ingest_buffer_max_bytes)
-        metrics.INGEST_BUFFERED.set(self.buffer.lines)
+        listens = self.listen_syslog and runtime.settings.syslog_listener
         await self.reload_registry()
         runtime.services["ingest"] = self
-        runtime.spawn(self._publish_syslog_batches(), "ingest:syslog-publisher")
+        if listens:
+            # The journal belongs to the one process that listens (the embedded node's syslog
+            # worker, or the ingest container): two replaying one directory would race.
+            # Left over from a stop or crash while NATS was down: replayed first, in order.
+            self.buffer = DiskBuffer(runtime.settings.data_dir / "ingest-buffer", runtime.settings.ingest_buffer_max_bytes)
+            metrics.INGEST_BUFFERED.set(self.buffer.lines)
+            runtime.spawn(self._publish_syslog_batches(), "ingest:syslog-publisher")
         if runtime.settings.archive_enabled:
             # The watermarks guard the archive's disk, so they live where the archive is written.
             self.disk = DiskGuard(runtime.store, runtime.policy.retention.disk_watermarks)
@@ -82,7 +86,7 @@ class IngestRole:
             # up to a second to fill, so at 1,000 lines/s the archive takes two inserts a second,
             # not one per handful of lines, and leaves the store to the fast path.
             runtime.consume("ingest-archiver", self.archive_batch, batch=ARCHIVE_BATCH, linger_seconds=1.0)
-        if self.listen_syslog and runtime.settings.syslog_listener:
+        if listens:
             await self._listen(runtime.settings.syslog_host, runtime.settings.syslog_port)
 
     async def stop(self) -> None:

@@ -21,7 +21,7 @@ from aiops_core.bus import (
     INCIDENTS_STATUS, INCIDENTS_UPDATED, LOGS_RAW, TELEMETRY,
 )
 from services.ingest.syslog import FramingError, OctetFrameDecoder
-from tests.support import wait_until
+from tests.support import metric_value, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -125,9 +125,10 @@ def test_junk_on_every_subject_is_dead_lettered_by_each_consuming_role(node):
 
 
 def ingest_counts(client: httpx.Client) -> float:
-    text = client.get("/metrics").text
-    return sum(float(v) for v in re.findall(
-        r'^aiops_ingested_lines_total\{outcome="(?:accepted|rejected|overflow)",source="syslog"\} ([0-9.e+]+)$', text, re.M))
+    return sum(
+        metric_value(client, "aiops_ingested_lines_total", source="syslog", outcome=outcome)
+        for outcome in ("accepted", "rejected", "overflow")
+    )
 
 
 @given(stream=st.lists(st.one_of(

@@ -12,14 +12,13 @@ import httpx
 import pytest
 
 from aiops_core.nats_server import NatsServer, free_port
-from tests.support import start_node, stop_node, wait_until
+from tests.support import metric_value, start_node, stop_node, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def metric(client: httpx.Client, name: str) -> float:
-    match = re.search(rf"^{name} ([0-9.e+]+)$", client.get("/metrics").text, re.M)
-    return float(match.group(1)) if match else 0.0
+    return metric_value(client, name)
 
 
 def test_nats_outage_gives_503_over_http_and_journals_syslog_until_it_is_back(tmp_path):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from services.workers import child_pids
-from tests.support import start_node, stop_node, wait_until
+from tests.support import metric_value, start_node, stop_node, wait_until
 
 
 def _send(node, lines: list[bytes]) -> None:
@@ -21,9 +21,7 @@ def _send(node, lines: list[bytes]) -> None:
 
 
 def _metric(client, name: str, **labels: str) -> float:
-    from services.bench.processes import Metrics
-
-    return Metrics.parse(client.get("/metrics").text).value(name, **labels)
+    return metric_value(client, name, **labels)
 
 
 def _worker_pids(node) -> dict[str, int]:
