@@ -40,6 +40,8 @@ log = StructuredLogger.get_logger(__name__, service="ingest")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # Lines archived per insert: just under the consumer's max_ack_pending (4096), which caps a batch.
 ARCHIVE_BATCH = 4000
+# Archive rows built between two yields to the event loop (a few milliseconds of work).
+ARCHIVE_ROW_SLICE = 200
 # Syslog lines wait here for the batch publisher; bounded so a flood cannot exhaust memory.
 SYSLOG_QUEUE_LIMIT = 50_000
 # While the disk buffer holds lines, a replay is tried this often (and at once when NATS reconnects).
@@ -245,11 +247,18 @@ class IngestRole:
             metrics.INGESTED.labels("archive", "shed").inc(len(items))
             return [[] for _ in items]
         entries: list[LogEntry] = [item.message for item in items]  # type: ignore[misc]
+        trace: list[list] = []
+        archive: list[list] = []
+        for start in range(0, len(entries), ARCHIVE_ROW_SLICE):
+            for entry in entries[start:start + ARCHIVE_ROW_SLICE]:
+                trace.extend(queries.trace_rows(entry))
+                archive.append(queries.archive_row(entry))
+            # Thousands of rows are built in slices so the fast path's messages, on the same
+            # event loop, are not held up behind the archive.
+            await asyncio.sleep(0)
         # Trace rows first: an archived log that is visible always has its ingest stage.
-        await self.runtime.store.insert(
-            "pipeline_trace", queries.TRACE_COLUMNS, [row for e in entries for row in queries.trace_rows(e)]
-        )
-        await self.runtime.store.insert("logs_raw", queries.LOGS_RAW_COLUMNS, [queries.archive_row(e) for e in entries])
+        await self.runtime.store.insert("pipeline_trace", queries.TRACE_COLUMNS, trace)
+        await self.runtime.store.insert("logs_raw", queries.LOGS_RAW_COLUMNS, archive)
         return [[] for _ in items]
 
     # --- HTTP -------------------------------------------------------------------------------
