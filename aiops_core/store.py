@@ -61,6 +61,11 @@ def _is_outage(exc: BaseException) -> bool:
     return bool(match) and int(match.group(1)) in _OUTAGE_CODES
 
 
+def first_value(rows: list[dict[str, Any]]) -> Any:
+    """A scalar query's answer: the first column of the first row, None without rows."""
+    return next(iter(rows[0].values())) if rows else None
+
+
 class Store:
     def __init__(self, dsn: str, *, timeout_seconds: float = 10.0) -> None:
         self.dsn = dsn
@@ -133,10 +138,7 @@ class Store:
         return await self._run("query", run)
 
     async def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        rows = await self.query(sql, parameters)
-        if not rows:
-            return None
-        return next(iter(rows[0].values()))
+        return first_value(await self.query(sql, parameters))
 
     async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         await self._run("command", lambda: self._client().command(sql, parameters=parameters or {}))

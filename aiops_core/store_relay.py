@@ -27,7 +27,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from aiops_core.logging import StructuredLogger
-from aiops_core.store import Store, StoreUnavailable
+from aiops_core.store import Store, StoreUnavailable, first_value
 
 log = StructuredLogger.get_logger(__name__, service="store-relay")
 
@@ -168,10 +168,7 @@ class RelayStore:
         return await self._request({"op": "query", "sql": sql, "parameters": parameters or {}})
 
     async def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        rows = await self.query(sql, parameters)
-        if not rows:
-            return None
-        return next(iter(rows[0].values()))
+        return first_value(await self.query(sql, parameters))
 
     async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         raise StoreUnavailable("a worker reads the store through the relay and cannot write to it")

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import signal
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import uvicorn
@@ -28,6 +29,7 @@ from aiops_core.runtime import Role, Runtime, build_app, watch_consumer_lag
 from aiops_core.settings import Settings
 from aiops_core.store import Store
 from aiops_core.store_relay import RelayStore, StoreRelay
+from services.roles import ROLE_CLASSES
 from services.simulator.inventory import load_inventory, registry_devices
 from services.shore_sync.leaf import SHORE_ROLES, jetstream_domain, leafnode_config
 from services.workers import Workers, planned_workers, roles_left_in_node, watch_parent
@@ -36,31 +38,16 @@ log = StructuredLogger.get_logger(__name__, service="node")
 
 
 def role_factories() -> dict[str, Callable[[], Role]]:
-    """Every role by name, in pipeline order (imports are local so one role loads only its code)."""
-    from services.ingest.app import IngestRole
-    from services.incident_api.app import IncidentApiRole
-
-    factories: dict[str, Callable[[], Role]] = {"ingest": IngestRole}
-    for name, module, cls in (
-        ("anomaly-detection", "services.anomaly_detection.app", "AnomalyDetectionRole"),
-        ("enrichment", "services.enrichment.app", "EnrichmentRole"),
-        ("correlation", "services.correlation.app", "CorrelationRole"),
-        ("llm-enricher", "services.llm_enricher.app", "LlmEnricherRole"),
-    ):
-        factory = _optional_role(module, cls)
-        if factory:
-            factories[name] = factory
-    factories["incident-api"] = IncidentApiRole
-    return factories
+    """Every role by name, in pipeline order. A role's module is imported only when the role is
+    made, so a process that runs one role (a worker, a container) loads only its code: a
+    detection worker does not carry the llm-enricher's vector store client, for one."""
+    return {name: partial(_make_role, module, cls) for name, (module, cls) in ROLE_CLASSES.items()}
 
 
-def _optional_role(module: str, cls: str) -> Callable[[], Role] | None:
+def _make_role(module: str, cls: str) -> Role:
     import importlib
 
-    try:
-        return getattr(importlib.import_module(module), cls)
-    except ModuleNotFoundError:
-        return None
+    return getattr(importlib.import_module(module), cls)()
 
 
 async def _reload_tokens(runtime: Runtime, tokens: TokenStore, every_seconds: float = 30.0) -> None:

@@ -153,14 +153,18 @@ class Workers:
                 raise RuntimeError(f"worker(s) {', '.join(late)} not healthy within {timeout:.0f} s")
             await asyncio.sleep(0.2)
 
-    async def _healthy(self, worker: Worker) -> bool:
+    async def _get(self, worker: Worker, path: str) -> httpx.Response | None:
+        """A running worker's answer with status 200, else None."""
         if not worker.running:
-            return False
+            return None
         try:
-            response = await self.client.get(f"{worker.url}/health")
+            response = await self.client.get(f"{worker.url}{path}")
         except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+            return None
+        return response if response.status_code == 200 else None
+
+    async def _healthy(self, worker: Worker) -> bool:
+        return await self._get(worker, "/health") is not None
 
     async def health(self) -> dict[str, bool]:
         """Each worker's readiness, asked now."""
@@ -174,13 +178,8 @@ class Workers:
         answer is left out, and its absence shows in /health)."""
 
         async def one(worker: Worker) -> tuple[str, str] | None:
-            if not worker.running:
-                return None
-            try:
-                response = await self.client.get(f"{worker.url}/metrics")
-            except httpx.HTTPError:
-                return None
-            return (worker.name, response.text) if response.status_code == 200 else None
+            response = await self._get(worker, "/metrics")
+            return (worker.name, response.text) if response is not None else None
 
         return [text for text in await asyncio.gather(*(one(w) for w in self.workers)) if text]
 

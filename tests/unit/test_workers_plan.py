@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiops_core import metrics
 from aiops_core.settings import Settings
-from services.tools.run import ALL_ROLES
+from services.roles import ALL_ROLES
 from services.workers import planned_workers, roles_left_in_node, worker_environment
 
 
