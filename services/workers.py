@@ -36,7 +36,7 @@ import httpx
 
 from aiops_core.logging import StructuredLogger
 from aiops_core.nats_server import free_port
-from aiops_core.settings import PROJECT_ROOT, Settings
+from aiops_core.settings import Settings
 
 log = StructuredLogger.get_logger(__name__, service="node")
 
@@ -84,6 +84,9 @@ def worker_environment(settings: Settings, nats_url: str, overrides: dict[str, A
             env.pop(key, None)
         elif isinstance(value, bool):
             env[key] = "true" if value else "false"
+        elif isinstance(value, Path):
+            # The same directories whatever the worker's working directory.
+            env[key] = str(value.resolve())
         else:
             env[key] = str(value)
     env[PARENT_PID_ENV] = str(os.getpid())
@@ -110,7 +113,7 @@ class Worker:
         # when the thread that forked it ends, and this one lives as long as the node.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", self.role, "--port", str(self.port)],
-            cwd=PROJECT_ROOT, env=self.env,
+            cwd=os.getcwd(), env=self.env,
         )
         self.started_at = time.monotonic()
         self.healthy = False

@@ -35,6 +35,9 @@ def test_a_worker_gets_the_nodes_settings_its_nats_and_the_relay(monkeypatch):
     monkeypatch.setattr("os.environ", env)
     seen = Settings()
     assert (seen.ship_id, seen.data_dir, seen.syslog_port) == ("ms-test", Path("/srv/aiops"), 5514)
+    # A relative data dir is the node's, whatever directory the worker starts in.
+    relative = worker_environment(Settings(data_dir=Path("ship-data")), "nats://x:1", {})
+    assert relative["DATA_DIR"] == str(Path("ship-data").resolve())
     assert seen.nats_url == "nats://127.0.0.1:4999"
     assert seen.store_relay and not seen.node_workers and not seen.archive_enabled
     assert seen.api_host == "127.0.0.1"  # a worker's /health and /metrics are not exposed
