@@ -31,6 +31,7 @@ class NodeProcess:
     syslog_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     peak_rss_mb: float = 0.0
+    peak_rss_upper_mb: float = 0.0
 
     @property
     def url(self) -> str:
@@ -96,14 +97,15 @@ class NodeProcess:
         return False
 
     def sample_rss(self) -> float:
-        """The node's resident memory now, in MB, its worker processes included; the peak seen so
-        far is kept. The peak adds each process's own peak, which may not have coincided: an
-        upper bound, never an underestimate."""
+        """The node's resident memory now, in MB, its worker processes included. Two peaks are
+        kept: the highest of these samples (the node's footprint, as often as it is sampled) and
+        the sum of each process's own peak (VmHWM), which may not have coincided: an upper bound."""
         if self.process is None or self.process.poll() is not None:
             return 0.0
         pids = [self.process.pid, *child_pids(self.process.pid)]
         rss_mb = sum(rss_of(pid) for pid in pids)
-        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb, sum(peak_rss_of(pid) for pid in pids))
+        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb)
+        self.peak_rss_upper_mb = max(self.peak_rss_upper_mb, sum(peak_rss_of(pid) for pid in pids))
         return rss_mb
 
     def metrics(self) -> Metrics:

@@ -170,6 +170,7 @@ def _pipeline(run: Run, data_dir: Path, nats_url: str, log: Callable[[str], None
         sampler_stop.set()
         node.stop()
         run.figures["rss_mb"] = round(node.peak_rss_mb, 1) if node.peak_rss_mb else None
+        run.details["rss_mb_upper_bound"] = round(node.peak_rss_upper_mb, 1) if node.peak_rss_upper_mb else None
         run.mark("node_stopped")
     asyncio.run(_read_store(run, data_dir, run.details.pop("_window")))
     run.mark("store_read")

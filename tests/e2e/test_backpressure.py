@@ -18,6 +18,8 @@ import pytest
 
 from aiops_core.bus import LOGS_RAW
 from aiops_core.models import LogEntry, new_tracking_id
+from services.bench.processes import rss_of
+from services.workers import child_pids
 from tests.support import ROOT, start_node, stop_node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -39,10 +41,16 @@ LOG_CONSUMERS = ("ingest-archiver", "anomaly-detection-logs")
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    """The node's resident memory with its worker processes' (not its nats-server's)."""
+    workers = [child for child in child_pids(pid) if b"services.cli\x00serve" in _cmdline(child)]
+    return sum(rss_of(p) for p in [pid, *workers])
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def entries(count: int, marker: str) -> list[bytes]:
