@@ -177,6 +177,20 @@ CONSUMERS: dict[str, ConsumerSpec] = {
 }
 
 
+# Consumers only a ship runs: a hub has no outbox to fill, and an undrained durable there would
+# only show a lag that grows forever (and fire ConsumerLagHigh).
+SHIP_ONLY_CONSUMERS = frozenset({"shore-outbox"})
+
+
+def node_consumers(*, shore: bool) -> list[ConsumerSpec]:
+    """The durables a node declares and watches: a ship all but the hub's FLEET reader, a shore
+    hub all but the ship's outbox forwarder."""
+    return [
+        spec for spec in CONSUMERS.values()
+        if (spec.stream != FLEET_STREAM or shore) and not (shore and spec.durable in SHIP_ONLY_CONSUMERS)
+    ]
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One message a handler wants published. `msg_id` must derive from the input."""
@@ -285,9 +299,7 @@ class Bus:
                 await self.js.update_stream(config)
             except NotFoundError:
                 await self.js.add_stream(config)
-        for spec in CONSUMERS.values():
-            if spec.stream == FLEET_STREAM and fleet_ships is None:
-                continue
+        for spec in node_consumers(shore=fleet_ships is not None):
             await self.js.add_consumer(spec.stream, consumer_config(spec, max_deliver, ack_wait_seconds))
 
     async def publish(self, out: Outgoing) -> None:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from aiops_core import metrics
-from aiops_core.bus import CONSUMERS, Bus
+from aiops_core.bus import Bus, node_consumers
 from aiops_core.logging import StructuredLogger
 from aiops_core.policy import Policy
 from aiops_core.settings import Settings
@@ -95,8 +95,10 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def watch_consumer_lag(runtime: Runtime, roles: set[str], every_seconds: float = 5.0) -> None:
-    """Publishes consumer lag as gauges so VMAlert can see a role falling behind."""
-    durables = [d for d, spec in CONSUMERS.items() if spec.role in roles]
+    """Publishes consumer lag as gauges so VMAlert can see a role falling behind (the durables
+    this kind of node declares: a ship does not watch the hub's FLEET reader, nor a hub the
+    ship's outbox)."""
+    durables = [spec.durable for spec in node_consumers(shore=runtime.settings.is_shore) if spec.role in roles]
     while not runtime.stop.is_set():
         for durable in durables:
             try:

@@ -97,6 +97,10 @@ async def fleet(tmp_path, store):
     ship = await Bus.connect(ship_server.url, "incident-api")
     await hub.ensure_topology(max_deliver=3, ack_wait_seconds=5, fleet_ships=[SHIP])
     await ship.ensure_topology(max_deliver=3, ack_wait_seconds=5)
+    # Each side declares only its own end: no outbox forwarder on the hub, no FLEET on the ship.
+    hub_durables = {c.name for c in await hub.js.consumers_info("INCIDENTS")}
+    assert "shore-outbox" not in hub_durables and "incident-api" in hub_durables
+    assert "shore-outbox" in {c.name for c in await ship.js.consumers_info("INCIDENTS")}
     policy = load_policy(POLICIES, SHIP)
     ship_runtime = Runtime(settings=ship_settings, policy=policy, bus=ship, store=store)
     hub_runtime = Runtime(settings=hub_settings, policy=policy, bus=hub, store=store)

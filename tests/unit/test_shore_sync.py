@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aiops_core.bus import STREAMS, encode, fleet_stream_config, model_for
+from aiops_core.bus import STREAMS, encode, fleet_stream_config, model_for, node_consumers
 from aiops_core.models import EnrichedIncident, IncidentChange, IncidentStatus, Severity, SimilarIncident, utc_now
 from aiops_core.policy import load_policy
 from aiops_core.settings import Settings
@@ -221,3 +221,13 @@ def test_fleet_sources_each_ships_outbox_through_its_domain():
         ("SHORE_OUTBOX", "$JS.ms-aurora.API"), ("SHORE_OUTBOX", "$JS.ms_b.API"),
     ]
     assert Settings(fleet_ships=" MS-Aurora, ms-b ,").fleet_ship_ids() == ["ms-aurora", "ms-b"]
+
+
+def test_a_ship_and_a_hub_declare_and_watch_only_their_own_durables():
+    """A ship has no FLEET reader; a hub has no outbox forwarder, whose lag would only grow there
+    and fire ConsumerLagHigh."""
+    ship = {spec.durable for spec in node_consumers(shore=False)}
+    hub = {spec.durable for spec in node_consumers(shore=True)}
+    assert "shore-outbox" in ship and "fleet" not in ship
+    assert "fleet" in hub and "shore-outbox" not in hub
+    assert ship - {"shore-outbox"} == hub - {"fleet"}
