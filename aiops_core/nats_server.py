@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiops_core.logging import StructuredLogger
+from aiops_core.processes import terminate
 
 log = StructuredLogger.get_logger(__name__, service="nats-server")
 
@@ -97,12 +98,7 @@ class NatsServer:
     def stop(self, timeout: float = 10.0) -> None:
         if not self.process or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout)
         log.info("nats_server_stopped", url=self.url)
 
     def kill(self) -> None:

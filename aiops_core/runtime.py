@@ -134,7 +134,10 @@ def build_app(title: str, roles: list[Role], runtime_getter: Callable[[], Runtim
             return JSONResponse({"status": "starting"}, status_code=503)
         nats_ok = runtime.bus.connected
         store_ok = await runtime.store.ping()
-        ready = nats_ok and store_ok
+        # The embedded node's worker processes (services/workers.py) are part of its readiness.
+        workers = runtime.services.get("workers")
+        worker_health = await workers.health() if workers is not None else {}
+        ready = nats_ok and store_ok and all(worker_health.values())
         body = {
             "status": "ok" if ready else "degraded",
             "ship_id": runtime.settings.ship_id,
@@ -143,12 +146,8 @@ def build_app(title: str, roles: list[Role], runtime_getter: Callable[[], Runtim
             "store": store_ok,
             "version": runtime.settings.version,
         }
-        workers = runtime.services.get("workers")
         if workers is not None:
-            # The embedded node's worker processes (services/workers.py) are part of its readiness.
-            body["workers"] = await workers.health()
-            ready = ready and all(body["workers"].values())
-            body["status"] = "ok" if ready else "degraded"
+            body["workers"] = worker_health
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"])

@@ -69,7 +69,6 @@ def first_value(rows: list[dict[str, Any]]) -> Any:
 class Store:
     def __init__(self, dsn: str, *, timeout_seconds: float = 10.0) -> None:
         self.dsn = dsn
-        self.embedded = dsn.startswith("chdb://")
         self.timeout_seconds = timeout_seconds
         self._executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store")
         self._local = threading.local()

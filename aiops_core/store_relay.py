@@ -124,8 +124,6 @@ class RelayStore:
     `insert` and `command` refuse: a role that writes runs in the node's process, where the
     store is."""
 
-    embedded = True
-
     def __init__(self, nc: NatsClient, subject: str = RELAY_SUBJECT, *, timeout_seconds: float = REQUEST_TIMEOUT_SECONDS) -> None:
         self.nc = nc
         self.subject = subject

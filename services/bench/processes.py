@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from aiops_core.nats_server import free_port
+from aiops_core.processes import terminate
 from aiops_core.settings import PROJECT_ROOT
 from services.workers import child_pids
 
@@ -69,12 +69,7 @@ class NodeProcess:
         if self.process is None or self.process.poll() is not None:
             return
         self.sample_rss()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout)
 
     def token(self) -> str:
         return (self.data_dir / "admin.token").read_text(encoding="utf-8").strip()

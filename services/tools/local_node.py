@@ -5,7 +5,6 @@ what the evaluation commands measure against (the real node, every role, its own
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from aiops_core.nats_server import free_port
+from aiops_core.processes import terminate
 from aiops_core.settings import PROJECT_ROOT
 
 
@@ -75,11 +75,4 @@ def start_local_node(
 
 
 def stop_local_node(node: LocalNode, timeout: float = 30.0) -> int:
-    if node.process.poll() is None:
-        node.process.send_signal(signal.SIGTERM)
-        try:
-            node.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            node.process.kill()
-            node.process.wait()
-    return node.process.returncode
+    return terminate(node.process, timeout)
