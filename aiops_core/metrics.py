@@ -20,7 +20,7 @@ LATENCY_BUCKETS = (
 INSIGHT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 20.0, 60.0)
 
 MESSAGES = Counter(
-    "aiops_messages_total", "Bus messages handled, by role and outcome.",
+    "aiops_messages_total", "Bus inputs handled, by role and outcome (each line of a multi-line logs.raw message counts).",
     ["role", "outcome"], registry=REGISTRY,
 )
 DLQ = Counter(

@@ -22,6 +22,10 @@ from services.anomaly_detection.handlers import STAGE, LogAnalyzer, MetricAnalyz
 
 log = StructuredLogger.get_logger(__name__, service="anomaly-detection")
 
+# logs.raw messages per batch: each holds up to LINES_PER_MESSAGE lines, so a batch is at most
+# ~4,000 lines (well under a second of work with the state lock held) when a backlog is drained.
+LOG_MESSAGES_PER_BATCH = 16
+
 
 class AnomalyDetectionRole:
     name = STAGE
@@ -42,7 +46,7 @@ class AnomalyDetectionRole:
         self.runtime = runtime
         self.logs, self.metrics = await self._restored_analyzers()
         await self._load_registry()
-        runtime.consume("anomaly-detection-logs", self.handle_logs)
+        runtime.consume("anomaly-detection-logs", self.handle_logs, batch=LOG_MESSAGES_PER_BATCH)
         runtime.consume("anomaly-detection-metrics", self.handle_metrics)
         interval = runtime.policy.detect.template.snapshot_interval_seconds
         runtime.spawn(self._snapshot_periodically(interval), "anomaly-detection:snapshots")

@@ -1,11 +1,11 @@
-"""The incident-api role's wiring: consumes `incidents.*`, stores incidents, anomalies, timeline,
-trace and insights in one insert per table per batch, and serves /api/v3."""
+"""The incident-api role's wiring: consumes `incidents.*`, stores incidents and insights in one
+insert per table per batch and their anomalies, timeline and trace in bulk (details.py), and
+serves /api/v3."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiops_core import audit, metrics
 from aiops_core.auth import Admin, Operator, Viewer
-from aiops_core.bus import INCIDENTS_CREATED, INCIDENTS_STATUS, Incoming, Outgoing
+from aiops_core.bus import INCIDENTS_CREATED, INCIDENTS_STATUS, AckAfter, Incoming, Outgoing
 from aiops_core.logging import StructuredLogger
 from aiops_core.models import (
     EnrichedIncident,
@@ -31,6 +31,7 @@ from aiops_core.runtime import Runtime, RuntimeDep
 from aiops_core.store import clamp_time
 from services.incident_api import handlers, queries
 from services.incident_api.console import console_router
+from services.incident_api.details import DetailWriter, insert_details
 from services.incident_api.trace import build_trace
 from services.remediation import routes as remediation_routes
 from services.remediation.app import start_remediation
@@ -47,11 +48,13 @@ class IncidentApiRole:
 
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
+        self.details: DetailWriter | None = None
         # Operator statuses (acknowledged/resolved) outrank correlation's "open" on later updates.
         self.operator_status: dict[str, IncidentStatus] = {}
 
     async def start(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.details = DetailWriter(runtime.store)
         for row in await runtime.store.query(queries.OPERATOR_STATUSES):
             self.operator_status[row["incident_id"]] = IncidentStatus(row["status"])
         runtime.consume("incident-api", self.store_batch, batch=500)
@@ -61,9 +64,11 @@ class IncidentApiRole:
     async def stop(self) -> None:
         return None
 
-    async def store_batch(self, items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
-        """One insert per table for the whole batch; a store failure retries the batch (no loss)."""
-        assert self.runtime
+    async def store_batch(self, items: list[Incoming]) -> AckAfter:
+        """The batch's incident and insight rows, one insert per table; its detail rows go to the
+        bulk writer, and the inputs are acked once those are stored too. A store failure retries
+        the batch (no loss)."""
+        assert self.runtime and self.details
         started = utc_now()
         rows = handlers.Rows()
         for item in items:
@@ -77,30 +82,33 @@ class IncidentApiRole:
                 )
             elif isinstance(message, EnrichedIncident):
                 handlers.add_insight(rows, message, stored_at=started)
-        await self._write(rows)
+        await self._write_primary(rows)
         finished = utc_now()
         for ms in rows.fast_path_ms:
             metrics.FAST_PATH_LATENCY.observe(ms / 1000)
         for ms in rows.insight_path_ms:
             metrics.INSIGHT_PATH_LATENCY.observe(ms / 1000)
         metrics.STAGE_LATENCY.labels(handlers.STAGE).observe((finished - started).total_seconds())
-        return [[] for _ in items]
+        return AckAfter([[] for _ in items], self.details.add(rows))
 
-    async def _write(self, rows: handlers.Rows) -> None:
-        """The incident rows first and alone: an incident is stored (visible to the API, with its
-        evidence and timeline in its document) once its row is, and the fast path ends there,
-        so the anomaly rows record that moment. The detail tables follow at once, side by side on
-        the store's threads; the batch is acked only when all of them are written."""
+    async def _write_primary(self, rows: handlers.Rows) -> None:
+        """The incident and insight rows, side by side: an incident is stored (visible to the
+        API, with its evidence and timeline in its document) once its row is, and the fast path
+        ends there, so the anomaly rows record that moment; an insight likewise."""
         assert self.runtime
         store = self.runtime.store
-        await store.insert("incidents", handlers.INCIDENT_COLUMNS, rows.incidents)
-        handlers.mark_stored(rows, utc_now())
         await asyncio.gather(
-            store.insert("anomalies", handlers.ANOMALY_COLUMNS, rows.anomalies),
-            store.insert("pipeline_trace", handlers.TRACE_COLUMNS, rows.traces),
-            store.insert("incident_events", handlers.EVENT_COLUMNS, rows.events),
+            store.insert("incidents", handlers.INCIDENT_COLUMNS, rows.incidents),
             store.insert("incident_insights", handlers.INSIGHT_COLUMNS, rows.insights),
         )
+        handlers.mark_stored(rows, utc_now())
+
+    async def _write(self, rows: handlers.Rows) -> None:
+        """Every row at once, for a writer that answers only when all is stored (a POSTed
+        incident, the shore hub's fleet)."""
+        assert self.runtime
+        await self._write_primary(rows)
+        await insert_details(self.runtime.store, rows)
 
     async def load_incident(self, incident_id: str) -> Incident | None:
         assert self.runtime

@@ -213,8 +213,10 @@ def _sane_timestamp(event_time: datetime, received_at: datetime) -> datetime:
 
 
 def _with_ingest_stamp(entry, received_at: datetime, started: float):
+    """The ingest stamp appended to the entry just built (and not yet shared with anyone, so it
+    is completed in place instead of copied: a copy per line is a tenth of the parse)."""
     duration_ms = (time.perf_counter() - started) * 1000
-    stamp = StageStamp(
+    entry.trace.append(StageStamp.model_construct(
         stage=STAGE, service=SERVICE, at=received_at + timedelta(milliseconds=duration_ms), duration_ms=duration_ms
-    )
-    return entry.model_copy(update={"trace": [stamp]})
+    ))
+    return entry

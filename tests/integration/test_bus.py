@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from aiops_core.bus import LOGS_RAW, Bus, Incoming, Outgoing, Rejected, per_message
+from aiops_core.bus import LOGS_RAW, AckAfter, Bus, Incoming, Outgoing, Rejected, encode, pack_lines, per_message
 from aiops_core.models import DeadLetter, LogEntry, new_tracking_id, utc_now
 from tests.support import async_wait_until
 
@@ -140,6 +140,128 @@ async def test_invalid_and_rejected_messages_go_to_the_dlq_at_once(bus):
     assert "tracking_id" in reasons  # the field that was wrong is named
     assert "never valid for this role" in reasons
     assert all(l.deliveries == 1 for l in letters)
+
+
+async def test_a_multi_line_message_is_handled_line_by_line_and_a_bad_line_fails_alone(bus):
+    """A logs.raw message packing several lines: the handler sees each line; an undecodable line
+    and a Rejected one go to the DLQ (one letter each, naming the line) while the others are
+    handled and the message is acked; a line that fails once has its message redelivered, and
+    the outputs of the lines handled twice are stored once."""
+    stop = asyncio.Event()
+    rejected, flaky = entry("reject me"), entry("fails once")
+    good = [entry(f"good {i}") for i in range(4)]
+    seen: list[str] = []
+
+    async def handle(item: Incoming):
+        tid = item.message.tracking_id
+        seen.append(tid)
+        if tid == rejected.tracking_id:
+            raise Rejected("never valid for this role")
+        if tid == flaky.tracking_id and seen.count(tid) == 1:
+            raise RuntimeError("a passing failure")
+        return [Outgoing("dlq.output-check", item.message, f"{tid}:out")]
+
+    from aiops_core import bus as bus_module
+    spec = bus_module.CONSUMERS["ingest-archiver"]
+    bus_module.CONSUMERS["ingest-archiver"] = bus_module.ConsumerSpec(spec.durable, spec.role, spec.stream, spec.subjects, (0.1,))
+    try:
+        task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=5, stop=stop))
+        lines = [encode(good[0]), b'{"tracking_id": "x"}', encode(rejected), encode(good[1]), encode(flaky),
+                 encode(good[2]), encode(good[3])]
+        await bus.js.publish(LOGS_RAW, b"\n".join(lines), headers={"Nats-Msg-Id": "multi-1"})
+        await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0), timeout=20)
+        stop.set()
+        await task
+    finally:
+        bus_module.CONSUMERS["ingest-archiver"] = spec
+    letters = await dlq_letters(bus, "test")
+    by_kind = {l.error_type: l for l in letters if l.subject == LOGS_RAW}
+    assert set(by_kind) == {"invalid", "Rejected"}
+    assert "line 2" in by_kind["invalid"].reason and "tracking_id" in by_kind["invalid"].reason
+    assert by_kind["invalid"].payload == '{"tracking_id": "x"}'
+    assert by_kind["Rejected"].tracking_id == rejected.tracking_id
+    assert '"reject me"' in by_kind["Rejected"].payload and "good" not in by_kind["Rejected"].payload
+    # Every good line handled (twice: the flaky line's message came back) and output once each.
+    assert all(seen.count(e.tracking_id) == 2 for e in good) and seen.count(flaky.tracking_id) == 2
+    assert await _subject_count(bus, "dlq.output-check") == len(good) + 1
+
+
+async def test_packed_lines_keep_their_order_and_dedup_when_resent(bus):
+    """pack_lines splits at its bounds, the consumer sees every line in order, and the same lines
+    packed again (an HTTP batch resent with its Idempotency-Key) are stored once."""
+    from aiops_core import bus as bus_module
+
+    entries = [entry(f"line {i}") for i in range(bus_module.LINES_PER_MESSAGE + 10)]
+    packed = pack_lines(LOGS_RAW, entries, lambda e: e.tracking_id)
+    assert [p.count for p in packed] == [bus_module.LINES_PER_MESSAGE, 10]
+    await bus.publish_many(packed)
+    await bus.publish_many(pack_lines(LOGS_RAW, entries, lambda e: e.tracking_id))
+    assert await stream_count(bus, "LOGS") == 2
+    stop = asyncio.Event()
+    seen: list[str] = []
+
+    async def handle(item: Incoming):
+        seen.append(item.message.message)
+        return []
+
+    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=3, stop=stop))
+    await async_wait_until(lambda: _true(len(seen) == len(entries)), timeout=20)
+    await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0))
+    stop.set()
+    await task
+    assert seen == [e.message for e in entries]
+
+
+async def test_ack_after_acks_only_once_stored_and_redelivers_when_storing_fails(bus):
+    """A handler returning AckAfter: its inputs stay unacked while `stored` is pending (the
+    consumer meanwhile handles the next batch), are acked when it completes, and come back when
+    it fails."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    pending: list[asyncio.Future] = []
+    seen: list[str] = []
+
+    async def handle(items: list[Incoming]):
+        seen.extend(item.message.message for item in items)
+        stored = loop.create_future()
+        pending.append(stored)
+        return AckAfter([[] for _ in items], stored)
+
+    from aiops_core import bus as bus_module
+    spec = bus_module.CONSUMERS["ingest-archiver"]
+    bus_module.CONSUMERS["ingest-archiver"] = bus_module.ConsumerSpec(spec.durable, spec.role, spec.stream, spec.subjects, (0.1,))
+    try:
+        task = asyncio.create_task(bus.consume("ingest-archiver", handle, batch=10, max_deliver=5, stop=stop))
+        first, second = entry("first"), entry("second")
+        await bus.publish(Outgoing(LOGS_RAW, first, first.tracking_id))
+        await async_wait_until(lambda: _true(len(pending) == 1))
+        await bus.publish(Outgoing(LOGS_RAW, second, second.tracking_id))
+        # The next batch is handled while the first still waits for its rows.
+        await async_wait_until(lambda: _true(len(pending) == 2))
+        assert await bus.consumer_lag("ingest-archiver") == (0, 2)
+        pending[0].set_result(None)
+        await async_wait_until(lambda: _pending_is_ack(bus, 1))
+        pending[1].set_exception(RuntimeError("rows not stored"))
+        await async_wait_until(lambda: _true(seen.count("second") == 2), timeout=20)
+        pending[2].set_result(None)
+        await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0))
+        stop.set()
+        await task
+    finally:
+        bus_module.CONSUMERS["ingest-archiver"] = spec
+    assert seen == ["first", "second", "second"]
+
+
+async def _pending_is_ack(bus: Bus, ack_pending: int) -> bool:
+    return (await bus.consumer_lag("ingest-archiver"))[1] == ack_pending
+
+
+async def _subject_count(bus: Bus, subject: str) -> int:
+    sub = await bus.js.pull_subscribe(subject, stream="DLQ")
+    try:
+        return len(await sub.fetch(100, timeout=1))
+    except Exception:
+        return 0
 
 
 async def test_consumer_survives_a_nats_restart(nats_server, bus):

@@ -33,8 +33,9 @@ async def stream_lines(bus: Bus) -> list[int]:
     info = await bus.js.stream_info("LOGS")
     numbers = []
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        message = json.loads((await bus.js.get_msg("LOGS", seq)).data)["message"]
-        numbers.append(int(message.rsplit(" ", 1)[1]))
+        # A logs.raw message holds one or more lines (NDJSON).
+        for line in (await bus.js.get_msg("LOGS", seq)).data.split(b"\n"):
+            numbers.append(int(json.loads(line)["message"].rsplit(" ", 1)[1]))
     return numbers
 
 
