@@ -4,9 +4,10 @@
   to a server (compose). Same SQL either way.
 - Queries take `{name:Type}` parameters only; no value is ever formatted into SQL text.
 - Every call runs on the store's own worker threads, never on the event loop, each thread with its
-  own client. chDB locks its data directory to one process but serves that process's clients
-  concurrently, so the embedded engine gets a pool too: a slow read (stats over a big history,
-  a background refresh) never holds up the fast path's inserts behind it.
+  own client. chDB locks its data directory to one process, and clickhouse-connect's chDB backend
+  runs one call at a time: for the embedded engine, calls take turns (`EngineTurns`), and an
+  urgent one (the incident row that ends the fast path) has a thread of its own and goes next,
+  ahead of the bulk inserts and reads already waiting; it still waits for the call under way.
 - Versioned migrations in `aiops_core/migrations/NNNN_name.sql` are applied once, in order.
 """
 
@@ -15,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -66,11 +69,39 @@ def first_value(rows: list[dict[str, Any]]) -> Any:
     return next(iter(rows[0].values())) if rows else None
 
 
+class EngineTurns:
+    """One engine call at a time, urgent calls first (a call under way is never interrupted)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def turn(self, urgent: bool) -> Iterator[None]:
+        with self._changed:
+            self._urgent_waiting += urgent
+            while self._busy or (not urgent and self._urgent_waiting):
+                self._changed.wait()
+            self._urgent_waiting -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy = False
+                self._changed.notify_all()
+
+
 class Store:
     def __init__(self, dsn: str, *, timeout_seconds: float = 10.0) -> None:
         self.dsn = dsn
         self.timeout_seconds = timeout_seconds
         self._executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store")
+        # Urgent calls never queue behind the pool's waiting ones for a thread.
+        self._urgent_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-urgent")
+        # A server runs calls side by side; the embedded engine one at a time.
+        self._turns = EngineTurns() if dsn.startswith("chdb:") else None
         self._local = threading.local()
         self._clients: list[Client] = []
         self._lock = threading.Lock()
@@ -84,16 +115,21 @@ class Store:
                 self._clients.append(client)
         return client
 
-    async def _run(self, operation: str, fn, *args, timeout: float | None = None) -> Any:
+    async def _run(self, operation: str, fn, *args, timeout: float | None = None, urgent: bool = False) -> Any:
         loop = asyncio.get_running_loop()
+        executor = self._urgent_executor if urgent else self._executor
+        call = partial(self._in_turn, urgent, fn, *args) if self._turns else partial(fn, *args)
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, fn, *args), timeout=timeout or self.timeout_seconds
-            )
+            return await asyncio.wait_for(loop.run_in_executor(executor, call), timeout=timeout or self.timeout_seconds)
         except Exception as exc:
             metrics.STORE_ERRORS.labels(operation).inc()
             error = StoreDown if _is_outage(exc) else StoreUnavailable
             raise error(f"{operation} failed: {exc}") from exc
+
+    def _in_turn(self, urgent: bool, fn, *args) -> Any:
+        assert self._turns is not None
+        with self._turns.turn(urgent):
+            return fn(*args)
 
     async def start(self) -> None:
         # Opening the engine and creating every table can take a while on a busy edge server.
@@ -114,6 +150,7 @@ class Store:
             await asyncio.get_running_loop().run_in_executor(self._executor, close_all)
         finally:
             self._executor.shutdown(wait=True)
+            self._urgent_executor.shutdown(wait=True)
 
     async def ping(self) -> bool:
         try:
@@ -142,10 +179,13 @@ class Store:
     async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         await self._run("command", lambda: self._client().command(sql, parameters=parameters or {}))
 
-    async def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    async def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, urgent: bool = False
+    ) -> None:
+        """`urgent`: someone is waiting for exactly these rows (the fast path's end): they go next."""
         if not rows:
             return
-        await self._run(f"insert:{table}", self._insert, table, tuple(columns), list(rows))
+        await self._run(f"insert:{table}", self._insert, table, tuple(columns), list(rows), urgent=urgent)
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[Sequence[Any]]) -> None:
         # The insert context (column types) is looked up once per thread and table, not per insert:

@@ -171,5 +171,7 @@ class RelayStore:
     async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         raise StoreUnavailable("a worker reads the store through the relay and cannot write to it")
 
-    async def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    async def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, urgent: bool = False
+    ) -> None:
         raise StoreUnavailable("a worker reads the store through the relay and cannot write to it")

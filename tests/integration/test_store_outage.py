@@ -40,11 +40,11 @@ class FlakyStore:
     def __getattr__(self, name):
         return getattr(self.store, name)
 
-    async def insert(self, table, columns, rows) -> None:
+    async def insert(self, table, columns, rows, *, urgent=False) -> None:
         if time.monotonic() < self.down_until:
             self.refused += 1
             raise StoreDown(f"insert:{table} failed: injected outage")
-        await self.store.insert(table, columns, rows)
+        await self.store.insert(table, columns, rows, urgent=urgent)
 
 
 def held() -> float:
