@@ -266,8 +266,10 @@ class AckAfter:
 # A batch handler gets the decoded inputs and returns, per input, its outputs or the exception
 # that stopped it (or those results in an AckAfter). Per-input results let one bad input fail alone.
 BatchHandler = Callable[[list[Incoming]], Awaitable[Results | AckAfter]]
-# Batches whose acks wait on an AckAfter at one time, per consumer; the next waits for room.
-MAX_SETTLING = 4
+# Batches whose acks wait on an AckAfter at one time, per consumer; the next waits for room. A
+# safety bound only: a batch is often a message or two, many share one bulk write, and the
+# consumer's max_ack_pending already bounds the messages held.
+MAX_SETTLING = 256
 
 
 def per_message(handle: Callable[[Incoming], Awaitable[Sequence[Outgoing]]]) -> BatchHandler:
@@ -593,37 +595,29 @@ class Bus:
 
     async def _dead_letter_lines(self, raw: Msg, problems: list[tuple[int, bytes, str]]) -> bool:
         """One letter for a message's undecodable lines; False (and the message naked) if it fails."""
+        lines = b"\n".join(line for _, line, _ in problems)
+        return await self._dead_letter_raw(raw, lines, _lines_reason(problems), "invalid", ":lines")
+
+    async def _dead_letter_and_term(self, raw: Msg, reason: str, error_type: str) -> None:
+        if await self._dead_letter_raw(raw, raw.data, reason, error_type):
+            try:
+                await raw.term()
+            except Exception:  # noqa: BLE001 - already settled or connection gone
+                pass
+
+    async def _dead_letter_raw(self, raw: Msg, data: bytes, reason: str, error_type: str, key_suffix: str = "") -> bool:
+        """Dead-letters (part of) a message once, whatever its redeliveries; if the DLQ cannot take
+        it the message is naked, to come back and be tried again."""
         try:
             await self.dead_letter(
-                raw.subject, b"\n".join(line for _, line, _ in problems), _lines_reason(problems), "invalid",
-                deliveries=raw.metadata.num_delivered,
-                dedup_key=f"{raw.metadata.stream}:{raw.metadata.sequence.stream}:lines",
+                raw.subject, data, reason, error_type, deliveries=raw.metadata.num_delivered,
+                dedup_key=f"{raw.metadata.stream}:{raw.metadata.sequence.stream}{key_suffix}",
             )
         except Exception as exc:  # noqa: BLE001 - not acked: it comes back and is tried again
             log.error("dead_letter_failed", error=repr(exc))
             await _nak(raw, 5.0)
             return False
         return True
-
-    async def _dead_letter_and_term(self, raw: Msg, reason: str, error_type: str, tracking_id: str | None = None) -> None:
-        try:
-            await self.dead_letter(
-                raw.subject,
-                raw.data,
-                reason,
-                error_type,
-                tracking_id=tracking_id,
-                deliveries=raw.metadata.num_delivered,
-                dedup_key=f"{raw.metadata.stream}:{raw.metadata.sequence.stream}",
-            )
-        except Exception as exc:  # noqa: BLE001 - not acked: it comes back and is tried again
-            log.error("dead_letter_failed", error=repr(exc))
-            await _nak(raw, 5.0)
-            return
-        try:
-            await raw.term()
-        except Exception:  # noqa: BLE001 - already settled or connection gone
-            pass
 
     async def consumer_lag(self, durable: str) -> tuple[int, int]:
         info = await self.js.consumer_info(CONSUMERS[durable].stream, durable)
