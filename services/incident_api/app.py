@@ -98,7 +98,7 @@ class IncidentApiRole:
         assert self.runtime
         store = self.runtime.store
         await asyncio.gather(
-            store.insert("incidents", handlers.INCIDENT_COLUMNS, rows.incidents, urgent=True),
+            store.insert("incidents", handlers.INCIDENT_COLUMNS, handlers.newest_rows(rows.incidents), urgent=True),
             store.insert("incident_insights", handlers.INSIGHT_COLUMNS, rows.insights, urgent=True),
         )
         handlers.mark_stored(rows, utc_now())

@@ -73,6 +73,21 @@ def incident_row(incident: Incident) -> list:
     ]
 
 
+_INCIDENT_ID = INCIDENT_COLUMNS.index("incident_id")
+_VERSION = INCIDENT_COLUMNS.index("version")
+
+
+def newest_rows(incident_rows: list[list]) -> list[list]:
+    """One row per incident, its newest version: under fan-in a batch holds several versions of
+    one incident (24 KB documents each), and the table keeps only the newest anyway."""
+    newest: dict[Any, list] = {}
+    for row in incident_rows:
+        kept = newest.get(row[_INCIDENT_ID])
+        if kept is None or row[_VERSION] >= kept[_VERSION]:
+            newest[row[_INCIDENT_ID]] = row
+    return list(newest.values())
+
+
 def effective(incident: Incident, operator_status: IncidentStatus | None) -> Incident:
     """An operator's acknowledge/resolve outranks correlation's open until the incident reopens."""
     if operator_status in (IncidentStatus.ACKNOWLEDGED, IncidentStatus.RESOLVED) and incident.status == IncidentStatus.OPEN:

@@ -55,3 +55,22 @@ def test_mark_stored_never_records_a_negative_time():
     handlers.add_change(rows, change(0.0), stored_at=now, started=now, operator_status=None)
     handlers.mark_stored(rows, now - timedelta(seconds=1))
     assert rows.fast_path_ms == [0.0]
+
+
+def test_a_batch_stores_each_incident_once_at_its_newest_version_and_every_trigger():
+    first = change(5)
+    incident = first.incident
+    later = IncidentChange(
+        change="updated", trigger=change(3).trigger,
+        incident=incident.model_copy(update={"version": 2, "anomaly_count": 2,
+                                             "updated_at": incident.updated_at + timedelta(seconds=1)}),
+    )
+    other = change(4)
+    rows = handlers.Rows()
+    for c in (later, first, other):  # out of order: the newest version wins, not the last seen
+        handlers.add_change(rows, c, stored_at=utc_now(), started=utc_now(), operator_status=None)
+    newest = handlers.newest_rows(rows.incidents)
+    by_id = {row[0]: row for row in newest}
+    assert len(newest) == 2
+    assert by_id[incident.incident_id][handlers.INCIDENT_COLUMNS.index("anomaly_count")] == 2
+    assert len(rows.anomalies) == 3
