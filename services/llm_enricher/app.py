@@ -17,7 +17,7 @@ from aiops_core.devices import LOAD_DEVICES_SQL, DeviceRegistry, device_from_row
 from aiops_core.logging import StructuredLogger, tracking
 from aiops_core.models import EnrichedAnomaly, Incident, IncidentChange, IncidentStatus, utc_now
 from aiops_core.runtime import Runtime
-from services.llm_enricher import handlers
+from services.llm_enricher import handlers, queries
 from services.llm_enricher.breaker import CircuitBreaker
 from services.llm_enricher.cache import InsightCache
 from services.llm_enricher.embeddings import Embedder, shared_embedder
@@ -46,6 +46,8 @@ RETRIEVAL_WAIT_SECONDS = 2.0
 RETRIEVAL_RESERVE_SECONDS = 1.5
 RETRIEVAL_TIMEOUT_SECONDS = 2.0
 DEVICE_RELOAD_SECONDS = 300.0
+# Resolved incidents re-embedded per trip to the embedder: live explanations queue behind each.
+REEMBED_CHUNK = 8
 
 
 class LlmEnricherRole:
@@ -74,12 +76,12 @@ class LlmEnricherRole:
         for problem in problems:
             log.error("runbook_invalid", problem=problem)
         await self._load_devices()
-        self.cache = InsightCache(runtime.store, policy.llm.cache_ttl_seconds)
+        self.client = make_client(settings, policy.llm)
+        self.cache = InsightCache(runtime.store, policy.llm.cache_ttl_seconds, read_through=self.client is not None)
         try:
             await self.cache.warm(utc_now())
         except Exception as exc:  # noqa: BLE001 - a cold cache only costs LLM calls
             log.warning("llm_cache_warm_failed", error=repr(exc))
-        self.client = make_client(settings, policy.llm)
         if self.client is not None:
             breaker = CircuitBreaker(policy.llm.circuit_breaker.failure_threshold, policy.llm.circuit_breaker.reset_seconds)
             self.scheduler = LlmScheduler(
@@ -140,12 +142,37 @@ class LlmEnricherRole:
                     log.info("runbooks_indexed", runbooks=len(self.runbooks), passages=count)
                 self.index_ready.set()
                 log.info("rag_index_ready")
+                runtime.spawn(self._reembed_incidents(), "llm-enricher:reembed")
                 return
             except Exception as exc:  # noqa: BLE001 - retried; meanwhile retrieval uses front-matter
                 log.error("rag_index_unavailable", error=repr(exc), retry_in_seconds=delay)
                 if await _stopped_within(runtime, delay):
                     return
                 delay = min(delay * 2, 30.0)
+
+    async def _reembed_incidents(self) -> None:
+        """Resolved incidents indexed from an older `incident_text` are embedded again from their
+        documents in the store, so that new incidents meet them in the same space. Those no
+        longer in the store keep their vector. Retried at the next start if it fails."""
+        assert self.runtime is not None and self.index is not None
+        try:
+            outdated = await self.index.outdated_incidents()
+            done = gone = 0
+            for start in range(0, len(outdated), REEMBED_CHUNK):
+                chunk = outdated[start:start + REEMBED_CHUNK]
+                rows = await self.runtime.store.query(queries.INCIDENTS_BY_ID, {"ids": [i.incident_id for i in chunk]})
+                docs = {row["id"]: Incident.model_validate_json(row["doc"]) for row in rows}
+                found = [(indexed, docs[indexed.incident_id]) for indexed in chunk if indexed.incident_id in docs]
+                gone += len(chunk) - len(found)
+                vectors = await self.embedder.encode([incident_text(incident, i.device_kind) for i, incident in found])
+                for (indexed, incident), vector in zip(found, vectors, strict=True):
+                    await self.index.upsert_incident(incident, indexed.device_kind, indexed.resolution, vector)
+                done += len(found)
+        except Exception as exc:  # noqa: BLE001 - the old vectors still answer, less well
+            log.warning("incident_reembed_failed", error=repr(exc)[:300])
+            return
+        if outdated:
+            log.info("resolved_incidents_reembedded", incidents=done, not_in_store=gone)
 
     async def _probe_llm(self) -> None:
         assert self.client and self.runtime
@@ -258,11 +285,10 @@ class LlmEnricherRole:
         assert self.runtime is not None and self.index is not None
         rag = self.runtime.policy.llm.rag
         [vector] = await self.embedder.encode([incident_text(incident, kind)])
-        found = await self.index.search_runbooks(vector, rag.top_k, rag.min_similarity)
+        found, similar = await self.index.search(vector, rag.top_k, rag.min_similarity,
+                                                 exclude_incident_id=incident.incident_id)
         by_id = {r.id: r for r in self.runbooks}
         hits = [RunbookHit(by_id[rid], score) for rid, score in found if rid in by_id]
-        similar = await self.index.search_incidents(vector, rag.top_k, rag.min_similarity,
-                                                    exclude_incident_id=incident.incident_id)
         return Retrieval(hits, similar)
 
     async def _learn(self, incident: Incident) -> None:

@@ -53,10 +53,15 @@ class CachePort(Protocol):
 
 
 class InsightCache:
+    """`read_through=False`: a miss in memory is a miss, the store is not asked. For a node with
+    no LLM: nothing it explains is ever written there, the warmed front holds what an LLM wrote
+    before, and its fallback should not wait on a store that the fast path keeps busy."""
+
     def __init__(self, store: Store | None, ttl_seconds: int, *, max_entries: int = 10_000,
-                 store_timeout_seconds: float = STORE_TIMEOUT_SECONDS) -> None:
+                 store_timeout_seconds: float = STORE_TIMEOUT_SECONDS, read_through: bool = True) -> None:
         self.store = store
         self.store_timeout = store_timeout_seconds
+        self.read_through = read_through
         self.ttl = timedelta(seconds=ttl_seconds)
         self.max_entries = max_entries
         self._memory: OrderedDict[str, tuple[Insight, datetime]] = OrderedDict()
@@ -84,7 +89,7 @@ class InsightCache:
                 return insight
             del self._memory[signature]
             return None
-        if self.store is None or self.ttl.total_seconds() <= 0:
+        if self.store is None or not self.read_through or self.ttl.total_seconds() <= 0:
             return None
         # Another replica may have written it, or the LRU evicted it.
         try:

@@ -29,3 +29,12 @@ GROUP BY incident_id
 HAVING argMax(status, version) = 'resolved'
 LIMIT {limit:UInt32}
 """
+
+# Incidents by id, each at its newest version (the resolved incidents the RAG index re-embeds).
+# Not aliased `incident_id`: the alias would take the column's place in WHERE.
+INCIDENTS_BY_ID = """
+SELECT toString(incident_id) AS id, argMax(doc, version) AS doc
+FROM aiops.incidents
+WHERE incident_id IN {ids:Array(UUID)}
+GROUP BY incident_id
+"""

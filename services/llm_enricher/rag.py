@@ -51,6 +51,15 @@ class Retrieval:
     similar: list[SimilarIncident]
 
 
+@dataclass(frozen=True)
+class IndexedIncident:
+    """A resolved incident's point, as it was indexed (its vector aside)."""
+
+    incident_id: str
+    device_kind: str | None
+    resolution: str | None
+
+
 @dataclass
 class _Location:
     client: QdrantClient
@@ -109,22 +118,66 @@ def passages_of(runbooks: Sequence[Runbook]) -> list[Passage]:
     return [p for runbook in runbooks for p in runbook.passages()]
 
 
+# Bumped when `incident_text` changes what is embedded: the node re-embeds the resolved incidents
+# it indexed with an older text (LlmEnricherRole._reembed_incidents).
+INCIDENT_TEXT_VERSION = "incident-text-v2"
+
+# Addresses, ids and counters in log lines: word pieces that say nothing about the fault.
+_NOISE = re.compile(
+    r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?:[:#]\d{1,5})?(?![\w.])"  # IPv4, with prefix or port
+    r"|\b(?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}\b"  # MAC
+    r"|@?\b0[xX][0-9a-fA-F]+\b"  # memory addresses
+    r"|(?<![\w.])\d{5,}(?![\w.])"  # pids, session ids, byte counts
+)
+_LONE_PUNCTUATION = re.compile(r"(?<!\S)[^\w\s]+(?!\S)")
+_SPACES = re.compile(r"\s+")
+
+
 def incident_text(incident: Incident, device_kind: str | None, max_evidence: int = 3) -> str:
-    """How an incident reads to the embedding model: the way the platform words incidents
-    (type on device: what was seen), so new incidents and resolved ones meet in one space."""
-    kind = f" ({device_kind.replace('_', ' ')})" if device_kind and device_kind != "unknown" else ""
-    parts = [f"{incident.incident_type.value} on {incident.root_cause_device}{kind}: {incident.title}"]
-    if incident.root_cause_reason:
-        parts.append(incident.root_cause_reason)
-    seen: set[str] = set()
+    """How an incident reads to the embedding model: only what identifies the fault, so that a
+    fault reads the same on another device or another day and is not near other faults through
+    shared boilerplate. `<type> on <device kind>: <log patterns matched>; <up to 3 distinct
+    evidence lines, the root device's first>`, with addresses and ids scrubbed. Correlation's
+    title and reason are left out (device names and topology, alike for every fault); an
+    incident without evidence (opened by hand) reads as its title and description."""
+    where = device_kind.replace("_", " ") if device_kind and device_kind != "unknown" else incident.root_cause_device
+    lines = _evidence_lines(incident, max_evidence) or [t for t in (incident.title, incident.root_cause_reason) if t]
+    what = [*_patterns_matched(incident, max_evidence), *lines]
+    return f"{incident.incident_type.value.replace('_', ' ')} on {where}: " + "; ".join(what)
+
+
+def _patterns_matched(incident: Incident, limit: int) -> list[str]:
+    names: list[str] = []
     for evidence in incident.evidence:
-        message = str(evidence.get("message") or evidence.get("template") or "").strip()
-        if message and message not in seen:
-            seen.add(message)
-            parts.append(message[:300])
-        if len(seen) >= max_evidence:
+        detail = evidence.get("detail") if isinstance(evidence.get("detail"), dict) else {}
+        name = str(detail.get("pattern") or "").replace("-", " ").replace("_", " ").strip()
+        if name and name not in names:
+            names.append(name)
+    return names[:limit]
+
+
+def _evidence_lines(incident: Incident, limit: int) -> list[str]:
+    """Evidence messages, one per template, the root device's own first: downstream symptoms
+    (a payment timeout behind a dead link) are alike for many faults."""
+    ordered = sorted(incident.evidence, key=lambda e: e.get("device_id") != incident.root_cause_device)
+    seen: set[str] = set()
+    lines: list[str] = []
+    for evidence in ordered:
+        message = str(evidence.get("message") or evidence.get("template") or "")
+        key = str(evidence.get("template") or message).strip().lower()
+        line = scrubbed(message)[:300]
+        if line and key not in seen:
+            seen.add(key)
+            lines.append(line)
+        if len(lines) >= limit:
             break
-    return ". ".join(parts)
+    return lines
+
+
+def scrubbed(message: str) -> str:
+    """A log message without its addresses, ids and stray punctuation."""
+    text = _LONE_PUNCTUATION.sub(" ", _NOISE.sub(" ", message))
+    return _SPACES.sub(" ", text).strip(" .;,:")
 
 
 def open_index(settings: Settings, rag: RagSettings) -> KnowledgeIndex:
@@ -240,9 +293,6 @@ class KnowledgeIndex:
                 best[runbook_id] = point.score
         return sorted(best.items(), key=lambda item: -item[1])[:top_k]
 
-    async def search_runbooks(self, vector: Sequence[float], top_k: int, min_similarity: float) -> list[tuple[str, float]]:
-        return await self._run(self.search_runbooks_sync, vector, top_k, min_similarity)
-
     # --- incidents --------------------------------------------------------------------------
     def upsert_incident_sync(self, incident: Incident, device_kind: str | None, resolution: str | None,
                              vector: Sequence[float]) -> str:
@@ -253,10 +303,39 @@ class KnowledgeIndex:
                 "incident_id": incident.incident_id, "ship_id": incident.ship_id, "title": incident.title,
                 "incident_type": incident.incident_type.value, "root_cause_device": incident.root_cause_device,
                 "device_kind": device_kind or "unknown", "resolution": resolution,
-                "resolved_at": incident.updated_at.isoformat(),
+                "resolved_at": incident.updated_at.isoformat(), "text_version": INCIDENT_TEXT_VERSION,
             },
         )], wait=True)
         return point_id
+
+    def outdated_incidents_sync(self) -> list[IndexedIncident]:
+        """The incidents embedded from another `incident_text` than today's (older points carry
+        no version at all)."""
+        current = models.Filter(must_not=[models.FieldCondition(
+            key="text_version", match=models.MatchValue(value=INCIDENT_TEXT_VERSION),
+        )])
+        outdated: list[IndexedIncident] = []
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.incidents_collection, scroll_filter=current, limit=_SCROLL_PAGE, offset=offset,
+                with_payload=["incident_id", "device_kind", "resolution"], with_vectors=False,
+            )
+            for point in points:
+                payload = point.payload or {}
+                if not payload.get("incident_id"):
+                    continue
+                kind, resolution = payload.get("device_kind"), payload.get("resolution")
+                outdated.append(IndexedIncident(
+                    str(payload["incident_id"]), None if kind in (None, "unknown") else str(kind),
+                    str(resolution) if resolution else None,
+                ))
+            if offset is None:
+                break
+        return outdated
+
+    async def outdated_incidents(self) -> list[IndexedIncident]:
+        return await self._run(self.outdated_incidents_sync)
 
     async def upsert_incident(self, incident: Incident, device_kind: str | None, resolution: str | None,
                               vector: Sequence[float]) -> str:
@@ -284,9 +363,16 @@ class KnowledgeIndex:
             ))
         return similar
 
-    async def search_incidents(self, vector: Sequence[float], top_k: int, min_similarity: float,
-                               exclude_incident_id: str | None = None) -> list[SimilarIncident]:
-        return await self._run(self.search_incidents_sync, vector, top_k, min_similarity, exclude_incident_id)
+    def search_sync(self, vector: Sequence[float], top_k: int, min_similarity: float,
+                    exclude_incident_id: str | None = None) -> tuple[list[tuple[str, float]], list[SimilarIncident]]:
+        return (self.search_runbooks_sync(vector, top_k, min_similarity),
+                self.search_incidents_sync(vector, top_k, min_similarity, exclude_incident_id))
+
+    async def search(self, vector: Sequence[float], top_k: int, min_similarity: float,
+                     exclude_incident_id: str | None = None) -> tuple[list[tuple[str, float]], list[SimilarIncident]]:
+        """Runbooks (ids with their best passage's similarity) and similar resolved incidents, in
+        one trip to the location's thread: each trip back waits for a turn on a busy event loop."""
+        return await self._run(self.search_sync, vector, top_k, min_similarity, exclude_incident_id)
 
 
 _WORD = re.compile(r"[a-z][a-z0-9]{2,}")

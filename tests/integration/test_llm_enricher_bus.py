@@ -156,3 +156,34 @@ async def test_resolved_incident_improves_later_insights(nats_server, store, tmp
         [out] = await enriched_of(outputs, later.incident_id)
         assert [s.incident_id for s in out.insight.similar_incidents] == [past.incident_id]
         assert any("moved traffic to Starlink" in r for r in out.insight.recommendations)
+
+
+async def test_incidents_indexed_from_an_older_text_are_embedded_again_at_start(nats_server, store, tmp_path):
+    """A resolved incident indexed before the embedded text changed (no text version on its
+    point) gets today's vector from its document in the store, keeping its resolution."""
+    from services.incident_api import handlers as api
+    from services.llm_enricher.embeddings import shared_embedder
+    from services.llm_enricher.rag import INCIDENT_TEXT_VERSION, KnowledgeIndex, incident_point_id, incident_text
+
+    past = make_incident(ship_id=f"ship-{uuid.uuid4().hex[:8]}").model_copy(
+        update={"status": IncidentStatus.RESOLVED, "resolution": "moved traffic to Starlink"})
+    await store.insert("incidents", api.INCIDENT_COLUMNS, [api.incident_row(past)])
+    index = KnowledgeIndex(policy().llm.rag, path=tmp_path / "qdrant")
+    index.run_sync(index.ensure_collections_sync)
+    [old_vector] = shared_embedder().encode_sync([f"{past.title}. {past.root_cause_reason}"])
+    index.run_sync(index.upsert_incident_sync, past, None, "moved traffic to Starlink", old_vector)
+    index.run_sync(lambda: index.client.delete_payload(index.incidents_collection, keys=["text_version"],
+                                                       points=[incident_point_id(past.incident_id)], wait=True))
+    assert index.run_sync(index.outdated_incidents_sync)[0].incident_id == past.incident_id
+
+    async with running_role(nats_server, store, tmp_path, None) as (role, bus, outputs):
+        async def reembedded():
+            return not await role.index.outdated_incidents()
+
+        await async_wait_until(reembedded, timeout=30)
+        [point] = role.index.run_sync(lambda: role.index.client.retrieve(
+            role.index.incidents_collection, [incident_point_id(past.incident_id)], with_payload=True, with_vectors=True))
+        [expected] = shared_embedder().encode_sync([incident_text(past, None)])
+        assert sum(a * b for a, b in zip(point.vector, expected, strict=True)) > 0.9999
+        assert point.payload["text_version"] == INCIDENT_TEXT_VERSION
+        assert point.payload["resolution"] == "moved traffic to Starlink"

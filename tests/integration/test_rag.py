@@ -221,3 +221,44 @@ def test_kb_index_command_indexes_runbooks_and_resolved_incidents(tmp_path):
         assert point.payload["resolution"] == "failed over to Starlink for 40 minutes"
     finally:
         client.close()
+
+
+def test_embeddings_are_the_models_own():
+    """The traced transformer gives sentence-transformers' vectors, one text at a time and in
+    padded batches (the runbooks' passages, the eval descriptions)."""
+    import numpy as np
+    import yaml
+    from sentence_transformers import SentenceTransformer
+
+    from aiops_core.settings import PROJECT_ROOT
+    from services.llm_enricher.embeddings import model_path
+
+    texts = [p.text for p in passages_of(list(runbooks()))] + [
+        item["description"] for item in yaml.safe_load((PROJECT_ROOT / "knowledge" / "eval" / "rag_eval.yaml").read_text())
+    ]
+    reference = SentenceTransformer(str(model_path()), device="cpu", local_files_only=True).encode(
+        texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    embedder = shared_embedder()
+    embedder.start_loading().result()
+    assert embedder.traced
+    batched = np.array(embedder.encode_sync(texts))
+    one_by_one = np.array([embedder.encode_sync([text])[0] for text in texts[:10]])
+    assert np.min(np.sum(batched * reference, axis=1)) > 0.9999
+    assert np.min(np.sum(one_by_one * reference[:10], axis=1)) > 0.9999
+
+
+def test_outdated_incidents_are_those_without_todays_text_version(tmp_path):
+    """An incident upserted now carries the current text version; one indexed before the
+    version existed is reported with its kind and resolution."""
+    from services.llm_enricher.rag import incident_point_id
+
+    index = fresh_index(tmp_path / "qdrant")
+    vector = [1.0] + [0.0] * (DIMENSIONS - 1)
+    current, older = make_incident(), make_incident()
+    index.run_sync(index.upsert_incident_sync, current, "vsat_modem", None, vector)
+    index.run_sync(index.upsert_incident_sync, older, "vsat_modem", "power-cycled the modem", vector)
+    index.run_sync(lambda: index.client.delete_payload(index.incidents_collection, keys=["text_version"],
+                                                       points=[incident_point_id(older.incident_id)], wait=True))
+    [outdated] = index.run_sync(index.outdated_incidents_sync)
+    assert (outdated.incident_id, outdated.device_kind, outdated.resolution) == (
+        older.incident_id, "vsat_modem", "power-cycled the modem")

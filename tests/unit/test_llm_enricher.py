@@ -12,11 +12,12 @@ from aiops_core.models import IncidentType, Severity, SimilarIncident, utc_now
 from services.llm_enricher import handlers
 from services.llm_enricher.breaker import BreakerState, CircuitBreaker
 from services.llm_enricher.cache import InsightCache, signature_of
+from services.llm_enricher.embeddings import Embedder, VectorCache
 from services.llm_enricher.fallback import fallback_insight
 from services.llm_enricher.knowledge import KnowledgeError, load_runbooks, parse_runbook
 from services.llm_enricher.llm_client import LlmTimeout
 from services.llm_enricher.prompt import build_prompt, parse_answer
-from services.llm_enricher.rag import Retrieval, RunbookHit, incident_text, metadata_retrieval
+from services.llm_enricher.rag import Retrieval, RunbookHit, incident_text, metadata_retrieval, scrubbed
 from tests.insight_support import change, make_incident, policy, runbook, runbooks
 
 
@@ -358,11 +359,137 @@ def test_resolution_is_what_the_operator_wrote():
     assert handlers.resolution_of(make_incident()) is None
 
 
-def test_incident_text_reads_like_the_platform_words_incidents():
-    """The embedded text starts with type on device (kind) and carries the evidence messages."""
-    text = incident_text(make_incident(), "vsat_modem")
-    assert text.startswith("link_degradation on vsat-modem-01 (vsat modem): VSAT link degraded")
-    assert "RX SNR low" in text
+# --- what gets embedded -----------------------------------------------------------------------
+
+
+def test_incident_text_is_type_on_kind_then_patterns_and_evidence():
+    """The embedded text is type on device kind, the log patterns matched, then the evidence
+    messages; correlation's title and reason (device names, topology) are not in it."""
+    incident = make_incident()
+    text = incident_text(incident, "vsat_modem")
+    assert text == ("link degradation on vsat modem: vsat rain fade; snr_db 4.2 dB below 7 dB for 60 s; "
+                    "RX SNR low: rain fade suspected, Es/No degraded")
+    assert incident.title not in text and "fw-01" not in text
+
+
+def test_incident_text_names_the_device_when_its_kind_is_unknown():
+    """Without a known kind, the root device's name is what says where the fault is."""
+    assert incident_text(make_incident(), None).startswith("link degradation on vsat-modem-01: ")
+    assert incident_text(make_incident(), "unknown").startswith("link degradation on vsat-modem-01: ")
+
+
+def test_same_fault_elsewhere_reads_the_same():
+    """The same fault on another device of the kind, with other addresses and counts, is the
+    same text: one embedding, and the nearest neighbour of its past occurrences."""
+    def dhcp_incident(device: str, mac: str, gateway: str, count: int):
+        return make_incident(
+            incident_type=IncidentType.NETWORK_ISSUE, device=device, title=f"Network issue on {device}", anomaly_count=count,
+            evidence=[{"device_id": device, "detector": "log_pattern", "count": count,
+                       "message": f"DHCPDISCOVER from {mac} via {gateway}: network 10.20.0.0/20: no free leases",
+                       "template": "DHCPDISCOVER from <MAC> via <IP>: network <IP>: no free leases",
+                       "detail": {"pattern": "dhcp-pool-exhausted"}}],
+        )
+
+    first = incident_text(dhcp_incident("dhcp-01", "3c:22:fb:b2:08:2b", "10.20.0.1", 3), "dhcp_server")
+    again = incident_text(dhcp_incident("dhcp-02", "f0:18:98:99:38:f5", "10.30.0.1", 40), "dhcp_server")
+    assert first == again == "network issue on dhcp server: dhcp pool exhausted; DHCPDISCOVER from via network no free leases"
+
+
+def test_incident_text_takes_distinct_templates_root_device_first():
+    """Evidence lines are one per template, the root device's own before its dependants' symptoms,
+    at most three."""
+    def line(device: str, message: str, template: str) -> dict:
+        return {"device_id": device, "detector": "log_pattern", "message": message, "template": template, "detail": {}}
+
+    incident = make_incident(device="acu-01", evidence=[
+        line("pos-gw-01", "payment gateway timeout after 30000 ms", "payment gateway timeout after <NUM> ms"),
+        line("acu-01", "antenna entering blockage zone 2", "antenna entering blockage zone <NUM>"),
+        line("acu-01", "antenna entering blockage zone 3", "antenna entering blockage zone <NUM>"),
+        line("acu-01", "tracking lost: AGC=310", "tracking lost: AGC=<NUM>"),
+        line("vsat-modem-01", "RX lock lost", "RX lock lost"),
+    ])
+    text = incident_text(incident, "antenna_controller")
+    assert text == ("link degradation on antenna controller: antenna entering blockage zone 2; tracking lost: AGC=310; "
+                    "payment gateway timeout after ms")
+
+
+def test_incident_opened_by_hand_reads_as_its_title_and_description():
+    """No evidence: the operator's title and description are all there is to embed."""
+    incident = make_incident(title="Crew Wi-Fi down on deck 4", evidence=[]).model_copy(
+        update={"root_cause_reason": "APs on deck 4 lost their controller after the switch reboot"})
+    assert incident_text(incident, "access_point") == (
+        "link degradation on access point: Crew Wi-Fi down on deck 4; APs on deck 4 lost their controller after the switch reboot")
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("client @0x7f3aba56fccd 10.20.9.248#55471 (api.whatsapp.net): query failed (SERVFAIL)",
+     "client (api.whatsapp.net): query failed (SERVFAIL)"),
+    ("Session table is full, new session dropped: 10.20.15.36 -> 31.13.167.147:443", "Session table is full, new session dropped"),
+    ("%LINK-3-UPDOWN: Interface GigabitEthernet1/0/17, changed state to down",
+     "%LINK-3-UPDOWN: Interface GigabitEthernet1/0/17, changed state to down"),
+])
+def test_scrubbed_drops_addresses_and_ids_but_keeps_names(message, expected):
+    """Addresses, memory addresses and long ids go; interface names and short numbers stay."""
+    assert scrubbed(message) == expected
+
+
+def test_vector_cache_keeps_the_most_recently_used():
+    """The vector cache evicts the least recently used text once full; a read counts as a use."""
+    cache = VectorCache(max_entries=2)
+    cache.put("a", [1.0])
+    cache.put("b", [2.0])
+    assert cache.get("a") == [1.0]
+    cache.put("c", [3.0])
+    assert cache.get("b") is None
+    assert cache.get("a") == [1.0] and cache.get("c") == [3.0]
+    assert len(cache) == 2
+
+
+class CountingEmbedder(Embedder):
+    """The embedder with its model replaced by a counter of the texts it was asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[list[str]] = []
+
+    def _load(self) -> None:
+        self._model = object()
+
+    def encode_sync(self, texts):
+        self.encoded.append(list(texts))
+        return [[float(len(t))] for t in texts]
+
+
+async def test_embedder_encodes_only_texts_it_has_not_seen_lately():
+    """Texts embedded lately come from the vector cache; a text repeated in one call is encoded once."""
+    embedder = CountingEmbedder()
+    assert await embedder.encode(["ab", "abc", "ab"]) == [[2.0], [3.0], [2.0]]
+    assert await embedder.encode(["abc", "abcd"]) == [[3.0], [4.0]]
+    assert await embedder.encode(["abcd"]) == [[4.0]]
+    assert embedder.encoded == [["ab", "abc"], ["abcd"]]
+
+
+class CountingStore:
+    """A store that answers every query with no rows, and counts them."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+
+    async def query(self, sql, parameters=None):
+        self.queries += 1
+        return []
+
+
+async def test_cache_without_read_through_never_waits_on_the_store():
+    """A node with no LLM warms the cache from the store but then looks only in memory."""
+    store = CountingStore()
+    cache = InsightCache(store, 3600, read_through=False)  # type: ignore[arg-type]
+    await cache.warm(utc_now())
+    assert store.queries == 1
+    assert await cache.get("f" * 32, utc_now()) is None
+    assert store.queries == 1
+    assert await InsightCache(store, 3600).get("f" * 32, utc_now()) is None  # type: ignore[arg-type]
+    assert store.queries == 2
 
 
 def test_enriched_incident_trace_and_msg_id():
