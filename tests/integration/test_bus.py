@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from aiops_core import bus as bus_module
 from aiops_core.bus import LOGS_RAW, AckAfter, Bus, Incoming, Outgoing, Rejected, encode, pack_lines, per_message
 from aiops_core.models import DeadLetter, LogEntry, new_tracking_id, utc_now
 from tests.support import async_wait_until
@@ -28,6 +29,14 @@ async def dlq_letters(bus: Bus, role: str) -> list[DeadLetter]:
     except Exception:
         return []
     return [DeadLetter.model_validate_json(m.data) for m in msgs]
+
+
+@pytest.fixture
+def short_backoff(monkeypatch):
+    """Redeliveries after 0.1 s, so a test does not wait for the production schedule."""
+    spec = bus_module.CONSUMERS["ingest-archiver"]
+    monkeypatch.setitem(bus_module.CONSUMERS, "ingest-archiver",
+                        bus_module.ConsumerSpec(spec.durable, spec.role, spec.stream, spec.subjects, (0.1,)))
 
 
 @pytest.fixture
@@ -78,7 +87,7 @@ async def test_outputs_are_published_with_input_derived_ids_and_inputs_acked(bus
     assert await stream_count(bus, "DLQ") == 5
 
 
-async def test_failing_message_is_retried_then_dead_lettered_without_blocking_others(bus):
+async def test_failing_message_is_retried_then_dead_lettered_without_blocking_others(bus, short_backoff):
     """A message that keeps failing is redelivered up to max_deliver, then goes to the DLQ with the
     reason; the good messages behind it are processed."""
     stop = asyncio.Event()
@@ -94,19 +103,12 @@ async def test_failing_message_is_retried_then_dead_lettered_without_blocking_ot
         done.append(tid)
         return []
 
-    # Short backoff so the test does not wait for the production schedule.
-    from aiops_core import bus as bus_module
-    spec = bus_module.CONSUMERS["ingest-archiver"]
-    bus_module.CONSUMERS["ingest-archiver"] = bus_module.ConsumerSpec(spec.durable, spec.role, spec.stream, spec.subjects, (0.1,))
-    try:
-        task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=3, stop=stop))
-        good = [entry(f"good {i}") for i in range(3)]
-        await bus.publish_many([Outgoing(LOGS_RAW, e, e.tracking_id) for e in [poison, *good]])
-        letters = await async_wait_until(lambda: dlq_letters(bus, "test"), timeout=20)
-        stop.set()
-        await task
-    finally:
-        bus_module.CONSUMERS["ingest-archiver"] = spec
+    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=3, stop=stop))
+    good = [entry(f"good {i}") for i in range(3)]
+    await bus.publish_many([Outgoing(LOGS_RAW, e, e.tracking_id) for e in [poison, *good]])
+    letters = await async_wait_until(lambda: dlq_letters(bus, "test"), timeout=20)
+    stop.set()
+    await task
     assert attempts[poison.tracking_id] == 3
     assert sorted(done) == sorted(e.tracking_id for e in good)
     assert letters[0].tracking_id == poison.tracking_id
@@ -142,7 +144,7 @@ async def test_invalid_and_rejected_messages_go_to_the_dlq_at_once(bus):
     assert all(l.deliveries == 1 for l in letters)
 
 
-async def test_a_multi_line_message_is_handled_line_by_line_and_a_bad_line_fails_alone(bus):
+async def test_a_multi_line_message_is_handled_line_by_line_and_a_bad_line_fails_alone(bus, short_backoff):
     """A logs.raw message packing several lines: the handler sees each line; an undecodable line
     and a Rejected one go to the DLQ (one letter each, naming the line) while the others are
     handled and the message is acked; a line that fails once has its message redelivered, and
@@ -161,19 +163,13 @@ async def test_a_multi_line_message_is_handled_line_by_line_and_a_bad_line_fails
             raise RuntimeError("a passing failure")
         return [Outgoing("dlq.output-check", item.message, f"{tid}:out")]
 
-    from aiops_core import bus as bus_module
-    spec = bus_module.CONSUMERS["ingest-archiver"]
-    bus_module.CONSUMERS["ingest-archiver"] = bus_module.ConsumerSpec(spec.durable, spec.role, spec.stream, spec.subjects, (0.1,))
-    try:
-        task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=5, stop=stop))
-        lines = [encode(good[0]), b'{"tracking_id": "x"}', encode(rejected), encode(good[1]), encode(flaky),
-                 encode(good[2]), encode(good[3])]
-        await bus.js.publish(LOGS_RAW, b"\n".join(lines), headers={"Nats-Msg-Id": "multi-1"})
-        await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0), timeout=20)
-        stop.set()
-        await task
-    finally:
-        bus_module.CONSUMERS["ingest-archiver"] = spec
+    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=5, stop=stop))
+    lines = [encode(good[0]), b'{"tracking_id": "x"}', encode(rejected), encode(good[1]), encode(flaky),
+             encode(good[2]), encode(good[3])]
+    await bus.js.publish(LOGS_RAW, b"\n".join(lines), headers={"Nats-Msg-Id": "multi-1"})
+    await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0), timeout=20)
+    stop.set()
+    await task
     letters = await dlq_letters(bus, "test")
     by_kind = {l.error_type: l for l in letters if l.subject == LOGS_RAW}
     assert set(by_kind) == {"invalid", "Rejected"}
@@ -189,8 +185,6 @@ async def test_a_multi_line_message_is_handled_line_by_line_and_a_bad_line_fails
 async def test_packed_lines_keep_their_order_and_dedup_when_resent(bus):
     """pack_lines splits at its bounds, the consumer sees every line in order, and the same lines
     packed again (an HTTP batch resent with its Idempotency-Key) are stored once."""
-    from aiops_core import bus as bus_module
-
     entries = [entry(f"line {i}") for i in range(bus_module.LINES_PER_MESSAGE + 10)]
     packed = pack_lines(LOGS_RAW, entries, lambda e: e.tracking_id)
     assert [p.count for p in packed] == [bus_module.LINES_PER_MESSAGE, 10]
@@ -212,7 +206,7 @@ async def test_packed_lines_keep_their_order_and_dedup_when_resent(bus):
     assert seen == [e.message for e in entries]
 
 
-async def test_ack_after_acks_only_once_stored_and_redelivers_when_storing_fails(bus):
+async def test_ack_after_acks_only_once_stored_and_redelivers_when_storing_fails(bus, short_backoff):
     """A handler returning AckAfter: its inputs stay unacked while `stored` is pending (the
     consumer meanwhile handles the next batch), are acked when it completes, and come back when
     it fails."""
@@ -227,28 +221,22 @@ async def test_ack_after_acks_only_once_stored_and_redelivers_when_storing_fails
         pending.append(stored)
         return AckAfter([[] for _ in items], stored)
 
-    from aiops_core import bus as bus_module
-    spec = bus_module.CONSUMERS["ingest-archiver"]
-    bus_module.CONSUMERS["ingest-archiver"] = bus_module.ConsumerSpec(spec.durable, spec.role, spec.stream, spec.subjects, (0.1,))
-    try:
-        task = asyncio.create_task(bus.consume("ingest-archiver", handle, batch=10, max_deliver=5, stop=stop))
-        first, second = entry("first"), entry("second")
-        await bus.publish(Outgoing(LOGS_RAW, first, first.tracking_id))
-        await async_wait_until(lambda: _true(len(pending) == 1))
-        await bus.publish(Outgoing(LOGS_RAW, second, second.tracking_id))
-        # The next batch is handled while the first still waits for its rows.
-        await async_wait_until(lambda: _true(len(pending) == 2))
-        assert await bus.consumer_lag("ingest-archiver") == (0, 2)
-        pending[0].set_result(None)
-        await async_wait_until(lambda: _pending_is_ack(bus, 1))
-        pending[1].set_exception(RuntimeError("rows not stored"))
-        await async_wait_until(lambda: _true(seen.count("second") == 2), timeout=20)
-        pending[2].set_result(None)
-        await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0))
-        stop.set()
-        await task
-    finally:
-        bus_module.CONSUMERS["ingest-archiver"] = spec
+    task = asyncio.create_task(bus.consume("ingest-archiver", handle, batch=10, max_deliver=5, stop=stop))
+    first, second = entry("first"), entry("second")
+    await bus.publish(Outgoing(LOGS_RAW, first, first.tracking_id))
+    await async_wait_until(lambda: _true(len(pending) == 1))
+    await bus.publish(Outgoing(LOGS_RAW, second, second.tracking_id))
+    # The next batch is handled while the first still waits for its rows.
+    await async_wait_until(lambda: _true(len(pending) == 2))
+    assert await bus.consumer_lag("ingest-archiver") == (0, 2)
+    pending[0].set_result(None)
+    await async_wait_until(lambda: _pending_is_ack(bus, 1))
+    pending[1].set_exception(RuntimeError("rows not stored"))
+    await async_wait_until(lambda: _true(seen.count("second") == 2), timeout=20)
+    pending[2].set_result(None)
+    await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0))
+    stop.set()
+    await task
     assert seen == ["first", "second", "second"]
 
 
