@@ -40,9 +40,10 @@ log = StructuredLogger.get_logger(__name__, service="ingest")
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # logs.raw messages archived per insert (each up to LINES_PER_MESSAGE lines): with the second of
-# lingering, every line of that second at any rate up to ~30,000 lines/s, and a bounded batch
-# (tens of MB) when a backlog is worked off.
-ARCHIVE_BATCH = 128
+# lingering, a few inserts a second at 1,000 lines/s (5-10 lines a message), and at most ~8,000
+# lines (about 25 MB decoded) in hand when a backlog is worked off (128 messages held 32,000
+# lines and took the node to 2 GB in a sustained run).
+ARCHIVE_BATCH = 32
 # Archive rows built between two yields to the event loop (a few milliseconds of work).
 ARCHIVE_ROW_SLICE = 200
 # Syslog lines wait here for the batch publisher; bounded so a flood cannot exhaust memory.
