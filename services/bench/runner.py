@@ -87,7 +87,7 @@ class BenchConfig:
         self.refinements = 2 if full else 0
         # Rate steps of the sustained search: finer in the full run, fewer probes in the short ones.
         self.step_factor = 1.5 if full else 2.0
-        self.hold_retries = 3 if full else 1
+        self.hold_retries = 4 if full else 1
         # The hold starts at this share of the best probe (short probes flatter a rate), and a
         # failed hold is retried this much lower.
         self.hold_start = 1.0 if full else 0.8
@@ -363,6 +363,8 @@ class Probe:
     peak_backlog: int
     lost: int
     why: str
+    # Lines detection handled per second while the load ran: what the node kept up with.
+    kept_up: float = 0.0
 
 
 def _lines_behind(node: NodeProcess) -> int:
@@ -404,9 +406,10 @@ async def _probe(run: Run, node: NodeProcess, js, rate: float, seconds: float) -
         reasons.append(f"backlog of {end_backlog:,} lines at the end")
     if not drained:
         reasons.append("backlog not drained")
+    kept_up = max(0.0, sent["sent"] - end_backlog) / seconds
     return Probe(
         rate, seconds, not reasons, sent["achieved_rate"], end_backlog, max(samples, default=0), lost,
-        "; ".join(reasons) or "held",
+        "; ".join(reasons) or "held", kept_up,
     )
 
 
@@ -452,10 +455,13 @@ async def _sustained(run: Run, node: NodeProcess, js, log) -> None:
         if await probe(candidate, config.hold_seconds, "hold"):
             held = candidate
             break
-        candidate = round(candidate * config.hold_step_down, -1)
+        # A failed hold shows the rate the node kept up with for that long: the next hold starts
+        # a little under it rather than a fixed step down, which could stay above it every time.
+        candidate = round(min(candidate * config.hold_step_down, probes[-1].kept_up * 0.95), -1)
     run.figures["sustained_lines_per_s"] = held
     run.details["sustained_probes"] = [
-        f"{p.rate:,.0f}/s x {p.seconds:.0f} s: {p.why} (peak backlog {p.peak_backlog:,})" for p in probes
+        f"{p.rate:,.0f}/s x {p.seconds:.0f} s: {p.why} (peak backlog {p.peak_backlog:,}; kept up with {p.kept_up:,.0f}/s)"
+        for p in probes
     ]
     if config.hold_seconds < 60:
         run.notes.append(
