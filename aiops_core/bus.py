@@ -473,9 +473,7 @@ class Bus:
                 await after_publish()
         except Exception as exc:  # noqa: BLE001 - unacked inputs are redelivered, outputs dedup
             log.warning("publish_failed", role=spec.role, error=repr(exc), count=len(outputs))
-            for raw in {**settled, **retry}.values():
-                await _nak(raw, _backoff(spec, raw.metadata.num_delivered))
-            metrics.MESSAGES.labels(spec.role, "retry").inc(handled)
+            await self._retry_all(spec, settled, retry, handled)
             return
         if not waits:
             await self._settle(spec, settled, retry, handled)
@@ -495,11 +493,15 @@ class Bus:
             await asyncio.gather(*waits)
         except Exception as exc:  # noqa: BLE001 - unacked inputs are redelivered, rows dedup
             log.warning("deferred_store_failed", role=spec.role, error=repr(exc), count=handled)
-            for raw in {**settled, **retry}.values():
-                await _nak(raw, _backoff(spec, raw.metadata.num_delivered))
-            metrics.MESSAGES.labels(spec.role, "retry").inc(handled)
+            await self._retry_all(spec, settled, retry, handled)
             return
         await self._settle(spec, settled, retry, handled)
+
+    async def _retry_all(self, spec: ConsumerSpec, settled: dict[int, Msg], retry: dict[int, Msg], handled: int) -> None:
+        """Every message of the batch comes back (its outputs, already stored or not, dedup)."""
+        for raw in {**settled, **retry}.values():
+            await _nak(raw, _backoff(spec, raw.metadata.num_delivered))
+        metrics.MESSAGES.labels(spec.role, "retry").inc(handled)
 
     async def _settle(self, spec: ConsumerSpec, settled: dict[int, Msg], retry: dict[int, Msg], handled: int) -> None:
         """Naks the messages to retry and acks the others (each message once, whatever its lines)."""
@@ -578,17 +580,10 @@ class Bus:
         if isinstance(exc, Rejected) or item.deliveries >= max_deliver:
             outcome = "rejected" if isinstance(exc, Rejected) else "exhausted"
             metrics.MESSAGES.labels(spec.role, "dlq").inc()
-            raw = item.raw
-            try:
-                await self.dead_letter(
-                    raw.subject, _line_of(item), f"{outcome}: {exc!r}", type(exc).__name__, tracking_id=tracking_id,
-                    deliveries=item.deliveries,
-                    dedup_key=f"{raw.metadata.stream}:{raw.metadata.sequence.stream}:{item.line}",
-                )
-            except Exception as error:  # noqa: BLE001 - not acked: it comes back and is tried again
-                log.error("dead_letter_failed", error=repr(error))
-                return False
-            return True
+            # Not settled if the DLQ cannot take it: its message is retried and it comes back.
+            return await self._dead_letter_raw(
+                item.raw, _line_of(item), f"{outcome}: {exc!r}", type(exc).__name__, f":{item.line}", tracking_id,
+            )
         metrics.MESSAGES.labels(spec.role, "retry").inc()
         log.warning("handler_failed", role=spec.role, error=repr(exc), deliveries=item.deliveries, tracking_id=tracking_id)
         return False
@@ -596,26 +591,33 @@ class Bus:
     async def _dead_letter_lines(self, raw: Msg, problems: list[tuple[int, bytes, str]]) -> bool:
         """One letter for a message's undecodable lines; False (and the message naked) if it fails."""
         lines = b"\n".join(line for _, line, _ in problems)
-        return await self._dead_letter_raw(raw, lines, _lines_reason(problems), "invalid", ":lines")
+        if await self._dead_letter_raw(raw, lines, _lines_reason(problems), "invalid", ":lines"):
+            return True
+        await _nak(raw, 5.0)
+        return False
 
     async def _dead_letter_and_term(self, raw: Msg, reason: str, error_type: str) -> None:
-        if await self._dead_letter_raw(raw, raw.data, reason, error_type):
-            try:
-                await raw.term()
-            except Exception:  # noqa: BLE001 - already settled or connection gone
-                pass
+        if not await self._dead_letter_raw(raw, raw.data, reason, error_type):
+            await _nak(raw, 5.0)
+            return
+        try:
+            await raw.term()
+        except Exception:  # noqa: BLE001 - already settled or connection gone
+            pass
 
-    async def _dead_letter_raw(self, raw: Msg, data: bytes, reason: str, error_type: str, key_suffix: str = "") -> bool:
-        """Dead-letters (part of) a message once, whatever its redeliveries; if the DLQ cannot take
-        it the message is naked, to come back and be tried again."""
+    async def _dead_letter_raw(
+        self, raw: Msg, data: bytes, reason: str, error_type: str, key_suffix: str = "",
+        tracking_id: str | None = None,
+    ) -> bool:
+        """Dead-letters (part of) a message once, whatever its redeliveries; False if the DLQ could
+        not take it (the caller leaves the message unacked, to come back and be tried again)."""
         try:
             await self.dead_letter(
-                raw.subject, data, reason, error_type, deliveries=raw.metadata.num_delivered,
+                raw.subject, data, reason, error_type, tracking_id=tracking_id, deliveries=raw.metadata.num_delivered,
                 dedup_key=f"{raw.metadata.stream}:{raw.metadata.sequence.stream}{key_suffix}",
             )
         except Exception as exc:  # noqa: BLE001 - not acked: it comes back and is tried again
             log.error("dead_letter_failed", error=repr(exc))
-            await _nak(raw, 5.0)
             return False
         return True
 

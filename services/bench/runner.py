@@ -367,12 +367,18 @@ class Probe:
     kept_up: float = 0.0
 
 
+def _accepted_and_detected(metrics) -> tuple[float, float]:
+    """Lines ingest accepted and inputs detection handled so far, from the node's counters."""
+    return (
+        metrics.value("aiops_ingested_lines_total", outcome="accepted"),
+        metrics.value("aiops_messages_total", role="anomaly-detection", outcome="ok"),
+    )
+
+
 def _lines_behind(node: NodeProcess) -> int:
     """Lines ingest accepted that detection has not handled yet. In lines, not messages: a
     logs.raw message carries from one to LINES_PER_MESSAGE lines."""
-    now = node.metrics()
-    accepted = now.value("aiops_ingested_lines_total", outcome="accepted")
-    detected = now.value("aiops_messages_total", role="anomaly-detection", outcome="ok")
+    accepted, detected = _accepted_and_detected(node.metrics())
     return max(0, int(accepted - detected))
 
 
@@ -380,7 +386,7 @@ async def _probe(run: Run, node: NodeProcess, js, rate: float, seconds: float) -
     """Holds `rate` for `seconds` and judges it: every line accepted and detected (zero loss),
     the sender never pushed back, and the detection backlog at the end under a second of input."""
     await _drained(js, [DETECTION], 60.0)
-    before = node.metrics()
+    accepted_before, detected_before = _accepted_and_detected(node.metrics())
     samples: list[int] = []
     load = asyncio.create_task(_load(run, node, rate, seconds))
     while not load.done():
@@ -389,13 +395,8 @@ async def _probe(run: Run, node: NodeProcess, js, rate: float, seconds: float) -
     sent = load.result()
     end_backlog = _lines_behind(node)
     drained = await _drained(js, [DETECTION], run.config.drain_seconds)
-    after = node.metrics()
-    detected = after.value("aiops_messages_total", role="anomaly-detection", outcome="ok") - before.value(
-        "aiops_messages_total", role="anomaly-detection", outcome="ok"
-    )
-    accepted = after.value("aiops_ingested_lines_total", outcome="accepted") - before.value(
-        "aiops_ingested_lines_total", outcome="accepted"
-    )
+    accepted_after, detected_after = _accepted_and_detected(node.metrics())
+    accepted, detected = accepted_after - accepted_before, detected_after - detected_before
     lost = int(sent["sent"] - min(accepted, detected))
     reasons = []
     if lost:
