@@ -61,6 +61,11 @@ INCIDENT_CHANGES = Counter(
     "aiops_incident_changes_total", "Incident changes by kind (created, updated, suppressed).",
     ["change"], registry=REGISTRY,
 )
+SHORE_OUTBOX_COALESCED = Counter(
+    "aiops_shore_outbox_coalesced_total",
+    "Incident updates and insights not sent to shore because a newer version was in the same batch.",
+    registry=REGISTRY,
+)
 CONSUMER_PENDING = Gauge(
     "aiops_consumer_pending_messages", "Messages waiting for a durable consumer (lag).",
     ["consumer"], registry=REGISTRY,

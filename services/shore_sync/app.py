@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiops_core import metrics
-from aiops_core.bus import Incoming, Outgoing, Rejected, per_message
-from aiops_core.logging import StructuredLogger
+from aiops_core.bus import Incoming, Outgoing, Rejected
+from aiops_core.logging import StructuredLogger, tracking
 from aiops_core.models import IncidentStatus, utc_now
 from aiops_core.runtime import Runtime
 from services.incident_api.handlers import Rows
@@ -17,6 +17,11 @@ from services.shore_sync import handlers
 log = StructuredLogger.get_logger(__name__, service="shore-sync")
 
 WriteRows = Callable[[Rows], Awaitable[None]]
+
+# The outbox is store-and-forward over a satellite link: a batch may wait two seconds to fill, so
+# that the versions a fault's fan-in makes of one incident meet in it and only the newest leaves.
+OUTBOX_LINGER_SECONDS = 2.0
+OUTBOX_BATCH = 500
 
 
 async def start_shore_sync(runtime: Runtime, write: WriteRows, operator_status: dict[str, IncidentStatus]) -> None:
@@ -28,19 +33,34 @@ async def start_shore_sync(runtime: Runtime, write: WriteRows, operator_status: 
         log.info("fleet_sync_started", ships=settings.fleet_ship_ids())
     else:
         outbox = handlers.Outbox(runtime.policy.privacy, runtime.policy.notify.shore_sync)
-        runtime.consume("shore-outbox", outbox_forwarder(outbox))
+        runtime.consume("shore-outbox", outbox_forwarder(outbox), batch=OUTBOX_BATCH, linger_seconds=OUTBOX_LINGER_SECONDS)
         log.info("shore_outbox_started", shore=settings.shore_leaf_url,
                  incidents=runtime.policy.privacy.shore_sync.incidents)
 
 
 def outbox_forwarder(outbox: handlers.Outbox):
-    async def forward(item: Incoming) -> Sequence[Outgoing]:
-        started = utc_now()
-        out = outbox.message_for(item.message, started=started)
-        metrics.STAGE_LATENCY.labels(handlers.OUTBOX_STAGE).observe((utc_now() - started).total_seconds())
-        return [out] if out else []
+    async def forward_batch(items: list[Incoming]) -> list[Sequence[Outgoing] | BaseException]:
+        """Each input's redacted copy, or nothing for those a newer version in the batch makes
+        pointless (acked with the batch: the newer one carries their state)."""
+        skipped = handlers.superseded([item.message for item in items])
+        metrics.SHORE_OUTBOX_COALESCED.inc(len(skipped))
+        results: list[Sequence[Outgoing] | BaseException] = []
+        for index, item in enumerate(items):
+            if index in skipped:
+                results.append([])
+                continue
+            with tracking(getattr(item.message, "tracking_id", None)):
+                started = utc_now()
+                try:
+                    out = outbox.message_for(item.message, started=started)
+                except Exception as exc:  # noqa: BLE001 - the runner decides retry or DLQ
+                    results.append(exc)
+                    continue
+                metrics.STAGE_LATENCY.labels(handlers.OUTBOX_STAGE).observe((utc_now() - started).total_seconds())
+                results.append([out] if out else [])
+        return results
 
-    return per_message(forward)
+    return forward_batch
 
 
 def fleet_writer(write: WriteRows, operator_status: dict[str, IncidentStatus]):

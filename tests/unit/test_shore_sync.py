@@ -3,6 +3,7 @@ the NATS leaf configuration, and what the shore hub stores of what arrives."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,40 @@ def test_the_outbox_stamps_insights_with_its_stage(privacy):
     """An insight's trace keeps its first stamp (the change it explains) and gains the outbox's."""
     out = send(insight(CARD_LIKE_UUID), privacy)
     assert [s.stage for s in out.message.trace] == ["incident", handlers.OUTBOX_STAGE]
+
+
+def test_a_batch_sends_only_the_newest_update_of_an_incident_and_of_its_insight():
+    """Under fan-in one incident changes many times a batch: its older updates and insights stay
+    on board, its creation and an operator's status change always go, other incidents untouched."""
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    batch = [
+        change("created", incident_id=a, version=1),             # 0: a creation always goes
+        change("updated", incident_id=a, version=2),             # 1: superseded by 4
+        change("status", incident_id=a, version=3, status=IncidentStatus.ACKNOWLEDGED),  # 2: always
+        insight(a, version=1),                                    # 3: superseded by 6
+        change("updated", incident_id=a, version=4),             # 4: newest of a
+        change("updated", incident_id=b, version=7),             # 5: only version of b
+        insight(a, version=4),                                    # 6: newest insight of a
+        change("updated", incident_id=b, version=6),             # 7: older than 5, arriving late
+    ]
+    assert handlers.superseded(batch) == {1, 3, 7}
+    assert handlers.superseded(batch[:2]) == set()  # an update newer than the creation goes too
+    assert handlers.superseded([]) == set()
+
+
+async def test_the_forwarder_acks_superseded_inputs_without_sending_them(privacy):
+    """The batch handler answers every input: redacted copies for those that go, nothing for the rest."""
+    from aiops_core.bus import Incoming
+    from services.shore_sync.app import outbox_forwarder
+
+    outbox = handlers.Outbox(privacy, load_policy(POLICIES, SHIP).notify.shore_sync)
+    a = str(uuid.uuid4())
+    messages = [change("created", incident_id=a), change("updated", incident_id=a, version=2),
+                change("updated", incident_id=a, version=3)]
+    items = [Incoming(message=m, raw=None, subject="incidents.updated") for m in messages]
+    results = await outbox_forwarder(outbox)(items)
+    assert [len(r) for r in results] == [1, 0, 1]
+    assert [r[0].message.incident.version for r in results if r] == [1, 3]
 
 
 def test_summaries_of_incidents_below_the_notify_severity_stay_on_board(policy):
