@@ -43,6 +43,10 @@ LLM_REQUESTS = Counter(
     "aiops_llm_requests_total", "LLM requests by outcome (ok, timeout, error, invalid, circuit_open, overloaded).",
     ["outcome"], registry=REGISTRY,
 )
+GC_PAUSE = Histogram(
+    "aiops_gc_pause_seconds", "Pauses of the cyclic garbage collector, by generation (2: a full collection).",
+    ["generation"], buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)
 LLM_LATENCY = Histogram(
     "aiops_llm_latency_seconds", "LLM request latency.", buckets=INSIGHT_BUCKETS, registry=REGISTRY,
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from collections.abc import Callable
 from functools import partial
@@ -20,6 +19,7 @@ import uvicorn
 
 from aiops_core.auth import TokenStore
 from aiops_core.bus import Bus
+from aiops_core.collector import FreezingCollector
 from aiops_core.devices import DEVICE_COLUMNS
 from aiops_core.logging import StructuredLogger, configure
 from aiops_core.nats_server import NatsServer
@@ -118,6 +118,7 @@ async def run_node(
     server: _Server | None = None
     roles: list[Role] = []
     runtime: Runtime | None = None
+    collector = FreezingCollector()
     stop = stop or asyncio.Event()
     try:
         await store.start()
@@ -161,11 +162,10 @@ async def run_node(
             runtime.services["workers"] = workers
             await workers.start()
             runtime.spawn(workers.supervise(stop), "workers")
-        # What start-up loaded (code, policies, registries, restored state) lives as long as the
-        # process: frozen out of the collector's sight, it is no longer walked by every full
-        # collection, each a pause of tens of milliseconds in the middle of the fast path.
-        gc.collect()
-        gc.freeze()
+        # What start-up loaded lives as long as the process, and so does most of what a full
+        # collection leaves: frozen, neither is walked again (aiops_core/collector.py).
+        collector.install()
+        runtime.spawn(collector.sweep_periodically(stop), "gc-sweep")
 
         if http_port is not None:
             app = build_app("ship-aiops", roles, lambda: runtime)
@@ -191,6 +191,7 @@ async def run_node(
     finally:
         log.info("node_stopping")
         stop.set()
+        collector.uninstall()
         if server:
             server.should_exit = True
         if workers:
