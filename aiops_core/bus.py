@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -417,6 +417,7 @@ class Bus:
         spec = CONSUMERS[durable]
         feed = PullFeed(self.nc, spec.stream, durable, batch, linger_seconds=linger_seconds)
         settling: set[asyncio.Task] = set()
+        _consumers_of.update(spec.subjects)
         try:
             while not stop.is_set():
                 try:
@@ -434,6 +435,7 @@ class Bus:
             if settling:
                 await asyncio.gather(*settling, return_exceptions=True)
             await feed.close()
+            _consumers_of.subtract(spec.subjects)
 
     async def _process(
         self,
@@ -809,18 +811,24 @@ def decode_message(subject: str, data: bytes) -> Decoded:
 
 
 # Messages decoded in this process, by subject and bytes. In the embedded node several roles
-# consume one subject (logs.raw: detection and the archiver when they share a process;
-# incidents.*: three roles), and each would validate the same bytes again; handlers never change
-# a message (they copy it), so one decoding serves them all. Keyed by content, not stream
+# consume one subject (incidents.*: four consumers; logs.raw: detection and the archiver when
+# they share a process), and each would validate the same bytes again; handlers never change a
+# message (they copy it), so one decoding serves them all. Keyed by content, not stream
 # position: a recreated stream reuses positions. Bounded by the contracts it holds, sized for the
 # archiver's second of lingering at a few thousand lines a second.
 _DECODED_CAPACITY = 8192
 _decoded_messages: OrderedDict[tuple[str, bytes], Decoded] = OrderedDict()
 _decoded_count = 0
+# The consumers running in this process, by subject filter. A subject only one of them reads is
+# not kept: with detection in a worker the node's archiver alone reads logs.raw, and thousands of
+# kept lines would only cost memory and the garbage collector's time.
+_consumers_of: Counter[str] = Counter()
 
 
 def _decoded(raw: Msg) -> Decoded:
     global _decoded_count
+    if _consumers_of[raw.subject] < 2:
+        return decode_message(raw.subject, raw.data)
     key = (raw.subject, raw.data)
     found = _decoded_messages.get(key)
     if found is None:

@@ -47,3 +47,22 @@ def test_decoding_keeps_good_lines_and_names_bad_ones():
     assert [n for n, _, _ in problems] == [1, 3]
     assert "tracking_id" in problems[1][2]
     assert decode_message(LOGS_RAW, b"")[1][0][2] == "empty message"
+
+
+def test_a_message_is_kept_decoded_only_for_a_subject_two_consumers_in_the_process_read(monkeypatch):
+    """One decoding serves every consumer of a subject in the process; a subject one consumer
+    reads (the node's archiver, with detection in a worker) is decoded and not kept."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(bus, "_consumers_of", bus.Counter())
+    monkeypatch.setattr(bus, "_decoded_messages", bus.OrderedDict())
+    monkeypatch.setattr(bus, "_decoded_count", 0)
+    raw = SimpleNamespace(subject=LOGS_RAW, data=encode(entry("kept?")))
+
+    bus._consumers_of.update([LOGS_RAW])
+    first, second = bus._decoded(raw), bus._decoded(raw)
+    assert first[0][0][1] is not second[0][0][1] and not bus._decoded_messages
+
+    bus._consumers_of.update([LOGS_RAW])
+    first, second = bus._decoded(raw), bus._decoded(raw)
+    assert first[0][0][1] is second[0][0][1] and len(bus._decoded_messages) == 1
