@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from aiops_core.models import (
     AnomalyDetected,
@@ -20,7 +21,7 @@ from aiops_core.models import (
 )
 from aiops_core.policy import DEFAULT_POLICIES_DIR, DetectPolicy, load_policy
 from services.anomaly_detection.detectors import REPEAT_SECONDS, Verdict, strongest
-from services.anomaly_detection.detectors.literals import LiteralGate, required_literals
+from services.anomaly_detection.detectors.regexset import RegexSet, re2_form, read_alike
 from services.anomaly_detection.detectors.metrics import STATISTICAL_HOLD_SECONDS, Episode
 from services.anomaly_detection.handlers import (
     ANOMALY_NAMESPACE,
@@ -139,25 +140,82 @@ def test_ignore_patterns_suppress_even_a_severe_line(policy) -> None:
     assert analyzer.miner.template_count == 1
 
 
-def test_pattern_gate_never_skips_a_matching_pattern(policy) -> None:
-    """The literal prefilter admits every policy pattern on a line it matches, in any letter case."""
-    gate = LiteralGate(p.regex for p in policy.log_patterns)
+def _policy_lines() -> list[str]:
+    """Every fault scenario's syslog lines (the faults' own lines match the patterns), and edge cases."""
+    from services.simulator import FAULTS, build_scenario
+
     lines = [
         "RX CARRIER LOST", "%BGP-5-ADJCHANGE: neighbor 10.0.0.1 Down BGP Notification sent", "No free leases",
         "ups on battery", "Radio 1 reset", "%SYS-5-CONFIG_I: Configured from console", "SERVFAIL for x.example",
         "Kernel enters memory conserve mode", "AP AP-DECK5-01 disassociated", "certificate has expired",
+        "rx\tcarrier\vlost", "line protocol on Gi1/0/1\nis down", "lock lost\x1c", "Ünïcode: RX carrier lost",
+        "scheduled reconfiguration complete", "scheduled reconfiguration complete, then a timeout",
     ]
-    for line in lines:
-        matching = {i for i, p in enumerate(policy.log_patterns) if p.pattern.search(line)}
-        assert matching, line
-        assert matching <= set(gate.candidates(line)), line
+    for name in FAULTS:
+        for event in build_scenario(name, start=T0, duration_s=900, seed=3).events():
+            if event.kind == "syslog":
+                lines.append(event.payload.decode("utf-8", errors="replace"))
+    return lines
 
 
-def test_required_literals_follow_branches_and_repeats() -> None:
-    """Alternatives give a set of literals, optional parts none, and an unanalysable regex None."""
-    assert required_literals(r"(?i)\bfailed\s+password\b") == {"password"}
-    assert required_literals(r"carrier (?:lost|down)|no carrier") == {"carrier ", "no carrier"}
-    assert required_literals(r"(?:abc)?\d+") is None
+def test_regex_set_finds_exactly_the_patterns_a_line_matches(policy) -> None:
+    """On every simulated line the RE2 set names each matching pattern, and on lines RE2 reads
+    like Python (ASCII, no \\v or separators) no other: the policy's patterns need no relaxing."""
+    patterns = [p.pattern for p in policy.log_patterns]
+    regex_set = RegexSet(p.regex for p in policy.log_patterns)
+    hits = 0
+    for line in _policy_lines():
+        matching = [i for i, pattern in enumerate(patterns) if pattern.search(line)]
+        candidates = regex_set.candidates(line)
+        assert set(matching) <= set(candidates), line
+        if read_alike(line):
+            assert matching == candidates, line
+        hits += bool(matching)
+    assert hits > 100
+
+
+def test_regex_set_keeps_lines_an_ignore_pattern_matches(policy) -> None:
+    """A pattern with a lookahead is relaxed, never tightened: the set still names it on every line it matches."""
+    patterns = [p.pattern for p in policy.ignore_patterns]
+    regex_set = RegexSet(p.regex for p in policy.ignore_patterns)
+    for line in _policy_lines():
+        matching = {i for i, pattern in enumerate(patterns) if pattern.search(line)}
+        assert matching <= set(regex_set.candidates(line)), line
+
+
+_WORDS = st.sampled_from([
+    "rx", "RX", "carrier", "lost", "Lost", "lock", "down", "DOWN", "interface", "Gi1/0/1", "%LINK-3-UPDOWN:",
+    "%BGP-5-ADJCHANGE:", "neighbor", "dns", "timed", "out", "timeout", "no", "free", "leases", "ap", "AP",
+    "_x", "x_", "-", ":", "=", "(", ")", "\"", "0", "42", "é", "\u212a", "\u017f", "\u0131",
+])
+_GAPS = st.sampled_from([" ", "  ", "", "\t", "\n", "\v", "\x1c", ", ", "-", "_", "/"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_WORDS, _GAPS), max_size=12))
+def test_regex_set_never_misses_a_match_property(policy, parts) -> None:
+    """Whatever the letter case, spacing, control or non-ASCII characters, a matching pattern is a candidate."""
+    line = "".join(word + gap for word, gap in parts)
+    for rules in (policy.log_patterns, policy.ignore_patterns):
+        regex_set = _REGEX_SETS.setdefault(id(rules), RegexSet(p.regex for p in rules))
+        matching = {i for i, rule in enumerate(rules) if rule.pattern.search(line)}
+        assert matching <= set(regex_set.candidates(line)), line
+
+
+_REGEX_SETS: dict[int, RegexSet] = {}
+
+
+def test_re2_form_reads_pythons_parse_tree() -> None:
+    """Flags, classes and repeats carry over; lookarounds are dropped; what RE2 cannot say is None."""
+    assert re2_form(r"(?i)\bfailed\s+password\b") == r"(?i:\bfailed(?:[\s]){1,}password\b)"
+    assert re2_form(r"a{2,5}?(?-i:B)") == r"(?:(?:a){2,5}(?-i:B))"
+    assert re2_form(r"x(?!y)") == r"(?:x(?:))"
+    assert re2_form(r"(a)\1") is None
+    assert re2_form("caf\u00e9") is None
+    regex_set = RegexSet([r"(a)\1", r"\bdown\b", "(?i)UP"])
+    assert regex_set.candidates("link down") == [0, 1]
+    assert regex_set.candidates("it is up") == [0, 2]
+    assert regex_set.candidates("é down") == [0, 1, 2]
 
 
 # --- syslog severity, new and rare templates ---------------------------------------------------

@@ -34,7 +34,7 @@ from services.anomaly_detection.detectors import (
     restore_columns,
     snapshot_columns,
 )
-from services.anomaly_detection.detectors.literals import LiteralGate
+from services.anomaly_detection.detectors.regexset import RegexSet
 from services.anomaly_detection.templates import Mined
 
 HOUR = 3600.0
@@ -57,8 +57,8 @@ class PatternDetector:
         # The compiled regexes, held here: reading them off the frozen policy models is slow.
         self._patterns = [(rule, rule.pattern) for rule in self.patterns]
         self._ignore = [(rule.name, rule.pattern) for rule in self.ignore]
-        self._pattern_gate = LiteralGate(p.regex for p in self.patterns)
-        self._ignore_gate = LiteralGate(p.regex for p in self.ignore)
+        self._pattern_gate = RegexSet(p.regex for p in self.patterns)
+        self._ignore_gate = RegexSet(p.regex for p in self.ignore)
 
     def ignored_by(self, message: str) -> str | None:
         """The name of the ignore pattern the line matches, if any."""
