@@ -814,11 +814,14 @@ def decode_message(subject: str, data: bytes) -> Decoded:
 # consume one subject (incidents.*: four consumers; logs.raw: detection and the archiver when
 # they share a process), and each would validate the same bytes again; handlers never change a
 # message (they copy it), so one decoding serves them all. Keyed by content, not stream
-# position: a recreated stream reuses positions. Bounded by the contracts it holds, sized for the
-# archiver's second of lingering at a few thousand lines a second.
-_DECODED_CAPACITY = 8192
-_decoded_messages: OrderedDict[tuple[str, bytes], Decoded] = OrderedDict()
-_decoded_count = 0
+# position: a recreated stream reuses positions. An entry is dropped once every consumer of its
+# subject has taken it, and the whole is bounded by the bytes it was decoded from: a decoded
+# 24 KB incident change is several times that in objects, and a count of entries let thousands
+# of them (a minute of fan-in) pile up behind the shore outbox's lingering batches.
+_DECODED_CAPACITY_BYTES = 8 * 1024 * 1024
+# Entry: the decoding, and how many consumers in the process have yet to take it.
+_decoded_messages: OrderedDict[tuple[str, bytes], list] = OrderedDict()
+_decoded_bytes = 0
 # The consumers running in this process, by subject filter. A subject only one of them reads is
 # not kept: with detection in a worker the node's archiver alone reads logs.raw, and thousands of
 # kept lines would only cost memory and the garbage collector's time.
@@ -826,18 +829,25 @@ _consumers_of: Counter[str] = Counter()
 
 
 def _decoded(raw: Msg) -> Decoded:
-    global _decoded_count
-    if _consumers_of[raw.subject] < 2:
+    global _decoded_bytes
+    readers = _consumers_of[raw.subject]
+    if readers < 2:
         return decode_message(raw.subject, raw.data)
     key = (raw.subject, raw.data)
-    found = _decoded_messages.get(key)
-    if found is None:
-        found = _decoded_messages[key] = decode_message(raw.subject, raw.data)
-        _decoded_count += len(found[0])
-        while _decoded_count > _DECODED_CAPACITY and len(_decoded_messages) > 1:
-            _, (evicted, _) = _decoded_messages.popitem(last=False)
-            _decoded_count -= len(evicted)
-    return found
+    entry = _decoded_messages.get(key)
+    if entry is None:
+        decoded = decode_message(raw.subject, raw.data)
+        _decoded_messages[key] = [decoded, readers - 1]
+        _decoded_bytes += len(raw.data)
+        while _decoded_bytes > _DECODED_CAPACITY_BYTES and len(_decoded_messages) > 1:
+            (_, evicted), _ = _decoded_messages.popitem(last=False)
+            _decoded_bytes -= len(evicted)
+        return decoded
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del _decoded_messages[key]
+        _decoded_bytes -= len(raw.data)
+    return entry[0]
 
 
 def _line_of(item: Incoming) -> bytes:

@@ -49,20 +49,36 @@ def test_decoding_keeps_good_lines_and_names_bad_ones():
     assert decode_message(LOGS_RAW, b"")[1][0][2] == "empty message"
 
 
-def test_a_message_is_kept_decoded_only_for_a_subject_two_consumers_in_the_process_read(monkeypatch):
-    """One decoding serves every consumer of a subject in the process; a subject one consumer
-    reads (the node's archiver, with detection in a worker) is decoded and not kept."""
+def test_a_message_is_kept_decoded_only_until_every_consumer_in_the_process_took_it(monkeypatch):
+    """One decoding serves every consumer of a subject in the process and is then dropped; a
+    subject one consumer reads (the node's archiver, with detection in a worker) is not kept."""
     from types import SimpleNamespace
 
     monkeypatch.setattr(bus, "_consumers_of", bus.Counter())
     monkeypatch.setattr(bus, "_decoded_messages", bus.OrderedDict())
-    monkeypatch.setattr(bus, "_decoded_count", 0)
+    monkeypatch.setattr(bus, "_decoded_bytes", 0)
     raw = SimpleNamespace(subject=LOGS_RAW, data=encode(entry("kept?")))
 
     bus._consumers_of.update([LOGS_RAW])
     first, second = bus._decoded(raw), bus._decoded(raw)
     assert first[0][0][1] is not second[0][0][1] and not bus._decoded_messages
 
-    bus._consumers_of.update([LOGS_RAW])
-    first, second = bus._decoded(raw), bus._decoded(raw)
-    assert first[0][0][1] is second[0][0][1] and len(bus._decoded_messages) == 1
+    bus._consumers_of.update([LOGS_RAW, LOGS_RAW])  # three consumers
+    taken = [bus._decoded(raw) for _ in range(3)]
+    assert all(t[0][0][1] is taken[0][0][0][1] for t in taken)
+    assert not bus._decoded_messages and bus._decoded_bytes == 0
+    assert bus._decoded(raw)[0][0][1] is not taken[0][0][0][1]  # a redelivery decodes again
+
+
+def test_the_decoded_messages_kept_are_bounded_by_their_bytes(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(bus, "_consumers_of", bus.Counter([LOGS_RAW, LOGS_RAW]))
+    monkeypatch.setattr(bus, "_decoded_messages", bus.OrderedDict())
+    monkeypatch.setattr(bus, "_decoded_bytes", 0)
+    monkeypatch.setattr(bus, "_DECODED_CAPACITY_BYTES", 10_000)
+    raws = [SimpleNamespace(subject=LOGS_RAW, data=encode(entry("x" * 3000))) for _ in range(10)]
+    for raw in raws:
+        bus._decoded(raw)  # each taken by one of its two consumers only
+    assert bus._decoded_bytes <= 10_000 and len(bus._decoded_messages) == 10_000 // len(raws[0].data)
+    assert (LOGS_RAW, raws[-1].data) in bus._decoded_messages  # the oldest went first
