@@ -29,9 +29,9 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 # Blocks from 128 KiB up get their own mapping, returned to the system when freed, and the heap's
-# free top goes back from 1 MiB up. glibc's own default starts there too, but raises both after
-# the first big block is freed (the model's load frees hundreds) up to 32 MiB, after which big
-# buffers are carved from heaps that never shrink.
+# free top goes back once it reaches 1 MiB. glibc starts both at 128 KiB but raises them each time
+# a big block is freed (the model's load frees hundreds), up to 32 MiB, after which big buffers
+# are carved from heaps that rarely shrink; setting them turns that adjustment off.
 _MMAP_THRESHOLD_BYTES = 128 * 1024
 _TRIM_THRESHOLD_BYTES = 1024 * 1024
 
