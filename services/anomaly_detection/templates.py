@@ -93,43 +93,58 @@ _UNIT_SPACED = r"(?i:(?:[kmgtp]i?)?b|bytes?|ms|us|ns|secs?|seconds?|mins?|minute
 _QUANTITY = rf"[-+]?\d+(?:\.\d+)?(?:{_UNIT_ATTACHED}|\s{_UNIT_SPACED})?"
 _PATH_CHARS = r"[\w.@%+~{}$-]"
 
-# (mask name, regex), most specific first. Each regex must stand alone inside an alternation
-# (no numbered back-references, no global inline flags); matches begin at a word start (Masker).
-GENERIC_MASKING: tuple[tuple[str, str], ...] = (
-    ("URL", r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>]+"),
-    ("EMAIL", r"\b[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b"),
-    ("UUID", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
-    ("MAC", r"\b(?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}\b|\b[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\b"),
-    ("IP", _IPV6),
-    ("IP", rf"(?<![\w.]){_IPV4}(?:/\d{{1,2}}|:\d{{1,5}})?(?![\w.]|\.\d)"),
+# (mask name, what the match must begin with, regex), most specific first. Each regex must stand
+# alone inside an alternation (no numbered back-references, no global inline flags); matches begin
+# at a word start (Masker). The second field is a lookahead every match of the rule satisfies: it
+# rejects a word in one scan where the rule's own backtracking would try each of its characters,
+# which takes masking from 46-47 to 29 µs a line on the bench pool without changing any match.
+_GENERIC_RULES: tuple[tuple[str, str, str], ...] = (
+    ("URL", "", r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>]+"),
+    ("EMAIL", r"(?=[\w.+-]*+@)", r"\b[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b"),
+    ("UUID", "", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+    ("MAC", "", r"\b(?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}\b|\b[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\b"),
+    ("IP", r"(?=[0-9a-fA-F]{0,4}:)", _IPV6),
+    ("IP", r"(?=\d{1,3}\.)", rf"(?<![\w.]){_IPV4}(?:/\d{{1,2}}|:\d{{1,5}})?(?![\w.]|\.\d)"),
     (
         "DATETIME",
+        "",
         r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\w-])",
     ),
-    ("TIME", r"(?<![\w:.])\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?![\w:])"),
+    ("TIME", "", r"(?<![\w:.])\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?![\w:])"),
     # Absolute and home paths (with a URL's query string); relative paths of three or more
     # segments ending in a name (not "Gi1/0/17", not a date); UNC and drive-letter paths.
     (
         "PATH",
+        rf"(?={_PATH_CHARS}*+[/\\]|[A-Za-z]:\\)",
         rf"(?<![\w./:~-])(?:~|\.{{1,2}})?(?:/{_PATH_CHARS}+)+/?(?:\?[^\s\"'<>]*)?"
         rf"|(?<![\w./:~-]){_PATH_CHARS}+(?:/{_PATH_CHARS}+)+/{_PATH_CHARS}*[A-Za-z]{_PATH_CHARS}*/?"
         r"|\b[A-Za-z]:\\[^\s\"'<>|]*|\\\\[^\s\"'<>|]+"
         rf"|(?<![\w\\]){_PATH_CHARS}*(?:\\{_PATH_CHARS}+){{2,}}",
     ),
-    ("HOST", rf"\b(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+(?:(?i:{_TLDS})|[a-z]{{2}})(?![\w-]|\.\w)"),
+    (
+        "HOST",
+        r"(?=[A-Za-z0-9-]*+\.\w)",
+        rf"\b(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+(?:(?i:{_TLDS})|[a-z]{{2}})(?![\w-]|\.\w)",
+    ),
     # 0x-hex; 8+ hex digits mixing digits and letters; 8+ hex letters of one case ("ffffffff").
     (
         "HEX",
+        r"(?=0[xX]|[0-9a-fA-F]{8})",
         r"\b0[xX][0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"
         r"|\b(?:[a-f]{8,}|[A-F]{8,})\b",
     ),
-    ("NUM", rf"(?<![\w.]){_QUANTITY}(?:\s\({_QUANTITY}\))?(?![\w.]|\.\d)"),
+    ("NUM", "", rf"(?<![\w.]){_QUANTITY}(?:\s\({_QUANTITY}\))?(?![\w.]|\.\d)"),
+)
+# (mask name, regex): each rule behind its lookahead.
+GENERIC_MASKING: tuple[tuple[str, str], ...] = tuple(
+    (name, f"{begins}(?:{regex})" if begins else regex) for name, begins, regex in _GENERIC_RULES
 )
 
 # What every generic match holds in its first whitespace-free stretch: a digit or one of / \\ . @ :
 # (numbers, addresses, paths, hosts, times, URLs), or, for hex ids and MACs made of letters
-# only, eight hex letters or a hex pair and a dash. Plain words fail it at once.
-GENERIC_GATE = r"(?=\S*?[\d/\\.@:]|[A-Fa-f]{8}|[A-Fa-f]{2}-)"
+# only, eight hex letters or a hex pair and a dash. Plain words fail it at once. (The stretch is
+# read as a run without those characters, then one of them: one scan, no lazy steps.)
+GENERIC_GATE = r"(?=[^\s\d/\\.@:]*+[\d/\\.@:]|[A-Fa-f]{8}|[A-Fa-f]{2}-)"
 
 _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 _NUMBERED_BACKREF = re.compile(r"\\[1-9]|\(\?P=")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from aiops_core.policy import DEFAULT_POLICIES_DIR, MaskRule, load_policy
 from services.anomaly_detection.templates import (
     GENERIC_GATE,
     GENERIC_MASKING,
     PARAMETER_MIN_VALUES,
+    _GENERIC_RULES,
     Masker,
     TemplateMiner,
     standalone,
@@ -167,6 +169,33 @@ def test_the_gated_masker_masks_exactly_like_the_plain_one() -> None:
         "mail ops@fleet.example.com https://x.example.org/a?b=1 ~/backup/db.tar 3.5 KB (3584 bytes)",
     ]
     assert [gated.mask(line) for line in lines] == [MASKER.mask(line) for line in lines]
+
+
+_FUZZ_CHARS = "0123456789abcdefxABCDEFXghkmstzZ/\\.:-_=[](),@~%+ "
+# The generic rules without their lookaheads and without the gate: what masking must equal.
+BARE_MASKER = Masker([(name, regex) for name, _, regex in _GENERIC_RULES])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_FUZZ_CHARS), max_size=60))
+def test_the_fail_fast_lookaheads_change_no_mask(line: str) -> None:
+    """Each rule's lookahead and GENERIC_GATE are necessary conditions: the bare rules mask every line the same way."""
+    assert TemplateMiner().masker.mask(line) == BARE_MASKER.mask(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "masked"),
+    [
+        ("srv.\u017fite up", "<HOST> up"),
+        ("a.b.c/d/e x", "<PATH> x"),
+        ("\\\\srv\\share C:\\x a\\b\\c", "<PATH> <PATH> <PATH>"),
+        ("fe80::1%eth0 ::ffff:1.2.3.4", "<IP> <IP>"),
+        ("0xAB deadbeefcafe 12345678", "<HEX> <HEX> <NUM>"),
+    ],
+)
+def test_the_fail_fast_lookaheads_keep_tricky_matches(line: str, masked: str) -> None:
+    """A TLD matched case-folded (a long s), a path after a host, UNC and drive paths, IPv6 and hex keep their masks."""
+    assert TemplateMiner().masker.mask(line) == BARE_MASKER.mask(line) == masked
 
 
 def test_words_that_differ_are_different_messages() -> None:
