@@ -108,14 +108,13 @@ def superseded(messages: Sequence[BaseModel]) -> set[int]:
     second; the shore needs its newest state, and each version costs a redaction here and 24 KB
     on the satellite link. Creations and operators' status changes always go: the shore writes
     a creation event for the one and replays the other into its operator status."""
+    keys = [_version_key(message) for message in messages]
     newest: dict[tuple[str, str], int] = {}
-    for message in messages:
-        key, version = _version_key(message)
+    for key, version in keys:
         if key is not None:
             newest[key] = max(newest.get(key, version), version)
     skipped = set()
-    for index, message in enumerate(messages):
-        key, version = _version_key(message)
+    for index, (message, (key, version)) in enumerate(zip(messages, keys, strict=True)):
         coalescible = isinstance(message, EnrichedIncident) or (isinstance(message, IncidentChange) and message.change == "updated")
         if key is not None and coalescible and version < newest[key]:
             skipped.add(index)

@@ -43,7 +43,6 @@ def tune_malloc(arenas: int = 2) -> None:
     the node's resident memory at 1,000 lines/s; the fixed thresholds another 40-75 MB
     (docs/PERFORMANCE.md). Called before any thread starts; a no-op off glibc."""
     import ctypes
-    import sys
 
     if not sys.platform.startswith("linux"):
         return
@@ -69,6 +68,12 @@ def favour_event_loop() -> None:
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
+def tune_process() -> None:
+    """What every node and worker process sets before its first thread starts."""
+    tune_malloc()
+    favour_event_loop()
+
+
 def run_async(coro) -> None:
     try:
         import uvloop
@@ -81,8 +86,7 @@ def run_async(coro) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from services.node import run_node
 
-    tune_malloc()
-    favour_event_loop()
+    tune_process()
     settings = settings_from(args)
     roles = list(ALL_ROLES)
     if args.demo:
@@ -99,8 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from services.workers import die_with_parent
 
     die_with_parent()  # a worker of the embedded node ends with it (a no-op otherwise)
-    tune_malloc()
-    favour_event_loop()
+    tune_process()
     settings = settings_from(args)
     port = args.port if args.port is not None else (
         settings.api_port if args.role in API_ROLES else settings.metrics_port
