@@ -162,12 +162,16 @@ class ConsumerSpec:
     subjects: tuple[str, ...]
     # Redelivery backoff: the list length need not match max_deliver (the last value repeats).
     backoff_seconds: tuple[float, ...] = (1.0, 5.0, 15.0, 30.0)
+    # False: the handler gets each message as it came, one Incoming per message with no decoded
+    # contract (`message` None), for a consumer that hands the bytes on unread (the archiver).
+    decode: bool = True
 
 
 CONSUMERS: dict[str, ConsumerSpec] = {
     spec.durable: spec
     for spec in (
-        ConsumerSpec("ingest-archiver", "ingest", "LOGS", (LOGS_RAW,)),
+        # The archive is written by the engine from the lines as they are (ingest/app.py).
+        ConsumerSpec("ingest-archiver", "ingest", "LOGS", (LOGS_RAW,), decode=False),
         ConsumerSpec("anomaly-detection-logs", "anomaly-detection", "LOGS", (LOGS_RAW,)),
         ConsumerSpec("anomaly-detection-metrics", "anomaly-detection", "TELEMETRY", (TELEMETRY,)),
         ConsumerSpec("enrichment", "enrichment", "ANOMALIES", (ANOMALY_DETECTED,)),
@@ -234,7 +238,8 @@ class OutgoingLines:
 @dataclass
 class Incoming:
     subject: str
-    message: BaseModel
+    # None for a consumer that takes its messages undecoded (ConsumerSpec.decode).
+    message: BaseModel | None
     raw: Msg = field(repr=False)
     # Which line of a multi-line message this is (0 for a one-line message).
     line: int = 0
@@ -417,7 +422,8 @@ class Bus:
         spec = CONSUMERS[durable]
         feed = PullFeed(self.nc, spec.stream, durable, batch, linger_seconds=linger_seconds)
         settling: set[asyncio.Task] = set()
-        _consumers_of.update(spec.subjects)
+        readers = spec.subjects if spec.decode else ()
+        _consumers_of.update(readers)
         try:
             while not stop.is_set():
                 try:
@@ -435,7 +441,7 @@ class Bus:
             if settling:
                 await asyncio.gather(*settling, return_exceptions=True)
             await feed.close()
-            _consumers_of.subtract(spec.subjects)
+            _consumers_of.subtract(readers)
 
     async def _process(
         self,
@@ -516,6 +522,8 @@ class Bus:
 
     async def _decode_batch(self, spec: ConsumerSpec, raw_msgs: list[Msg]) -> list[Incoming]:
         """One Incoming per contract in the messages; what does not decode goes to the DLQ."""
+        if not spec.decode:
+            return [Incoming(raw.subject, None, raw) for raw in raw_msgs]
         items: list[Incoming] = []
         decoded = 0
         for raw in raw_msgs:
@@ -811,10 +819,9 @@ def decode_message(subject: str, data: bytes) -> Decoded:
 
 
 # Messages decoded in this process, by subject and bytes. In the embedded node several roles
-# consume one subject (incidents.*: four consumers; logs.raw: detection and the archiver when
-# they share a process), and each would validate the same bytes again; handlers never change a
-# message (they copy it), so one decoding serves them all. Keyed by content, not stream
-# position: a recreated stream reuses positions. An entry is dropped once every consumer of its
+# consume one subject (incidents.*: four consumers), and each would validate the same bytes
+# again; handlers never change a message (they copy it), so one decoding serves them all. Keyed
+# by content, not stream position: a recreated stream reuses positions. An entry is dropped once every consumer of its
 # subject has taken it, and the whole is bounded by the bytes it was decoded from: a decoded
 # 24 KB incident change is several times that in objects, and a count of entries let thousands
 # of them (a minute of fan-in) pile up behind the shore outbox's lingering batches.
@@ -822,9 +829,9 @@ _DECODED_CAPACITY_BYTES = 8 * 1024 * 1024
 # Entry: the decoding, and how many consumers in the process have yet to take it.
 _decoded_messages: OrderedDict[tuple[str, bytes], list] = OrderedDict()
 _decoded_bytes = 0
-# The consumers running in this process, by subject filter. A subject only one of them reads is
-# not kept: with detection in a worker the node's archiver alone reads logs.raw, and thousands of
-# kept lines would only cost memory and the garbage collector's time.
+# The decoding consumers running in this process, by subject filter. A subject only one of them
+# reads is not kept (logs.raw: detection alone decodes it; the archiver takes its bytes): kept
+# lines would only cost memory and the garbage collector's time.
 _consumers_of: Counter[str] = Counter()
 
 
@@ -852,7 +859,7 @@ def _decoded(raw: Msg) -> Decoded:
 
 def _line_of(item: Incoming) -> bytes:
     """The bytes of one input: its line of a multi-line message, or the whole message."""
-    if item.raw.subject in MULTI_LINE_SUBJECTS:
+    if item.raw.subject in MULTI_LINE_SUBJECTS and item.message is not None:
         lines = item.raw.data.split(b"\n")
         if item.line < len(lines):
             return lines[item.line]

@@ -40,6 +40,18 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 STORE_THREADS = 4
 
 
+# How the engine reads NDJSON rows (`insert_json_lines`).
+_JSON_LINES_SETTINGS = {
+    "input_format_skip_unknown_fields": 1,
+    "input_format_json_read_objects_as_strings": 1,
+    "input_format_json_read_arrays_as_strings": 1,
+    "date_time_input_format": "best_effort",
+    # Any number of unreadable lines is skipped; the rest are written.
+    "input_format_allow_errors_num": 1_000_000_000,
+    "input_format_allow_errors_ratio": 1,
+}
+
+
 class StoreUnavailable(RuntimeError):
     """A store call failed; callers degrade or retry."""
 
@@ -186,6 +198,23 @@ class Store:
         if not rows:
             return
         await self._run(f"insert:{table}", self._insert, table, tuple(columns), list(rows), urgent=urgent)
+
+    async def insert_json_lines(self, table: str, data: bytes) -> int:
+        """NDJSON rows read by the engine itself, with no Python per row; the rows it read back.
+
+        A line the engine cannot read (not JSON, a value of the wrong type) is skipped, not an
+        error: the lines come from the bus, where the consumer that validates them sends such a
+        line to the DLQ, and one bad line must not cost the batch's good ones. Nested objects and
+        arrays are kept as their JSON text; fields the table does not have are ignored."""
+        if not data:
+            return 0
+        return await self._run(f"insert:{table}", self._insert_json_lines, table, data)
+
+    def _insert_json_lines(self, table: str, data: bytes) -> int:
+        summary = self._client().raw_insert(
+            f"{DATABASE}.{table}", None, data, settings=_JSON_LINES_SETTINGS, fmt="JSONEachRow"
+        )
+        return int(summary.summary.get("written_rows", 0))
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[Sequence[Any]]) -> None:
         # The insert context (column types) is looked up once per thread and table, not per insert:

@@ -34,8 +34,8 @@ async def dlq_letters(bus: Bus, role: str) -> list[DeadLetter]:
 @pytest.fixture
 def short_backoff(monkeypatch):
     """Redeliveries after 0.1 s, so a test does not wait for the production schedule."""
-    spec = bus_module.CONSUMERS["ingest-archiver"]
-    monkeypatch.setitem(bus_module.CONSUMERS, "ingest-archiver",
+    spec = bus_module.CONSUMERS["anomaly-detection-logs"]
+    monkeypatch.setitem(bus_module.CONSUMERS, "anomaly-detection-logs",
                         bus_module.ConsumerSpec(spec.durable, spec.role, spec.stream, spec.subjects, (0.1,)))
 
 
@@ -73,15 +73,15 @@ async def test_outputs_are_published_with_input_derived_ids_and_inputs_acked(bus
         # dlq.> is captured by the DLQ stream: a convenient place to count outputs here.
         return [Outgoing("dlq.output-check", item.message, f"{item.message.tracking_id}:out")]
 
-    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=3, stop=stop))
+    task = asyncio.create_task(bus.consume("anomaly-detection-logs", per_message(handle), batch=10, max_deliver=3, stop=stop))
     entries = [entry(f"line {i}") for i in range(5)]
     await bus.publish_many([Outgoing(LOGS_RAW, e, e.tracking_id) for e in entries])
-    await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0))
+    await async_wait_until(lambda: _pending_is(bus, "anomaly-detection-logs", 0))
     assert await stream_count(bus, "DLQ") == 5
     # Redeliver the same inputs under new ids (as a restarted producer would): outputs dedup.
     await bus.publish_many([Outgoing(LOGS_RAW, e, f"{e.tracking_id}:again") for e in entries])
     await async_wait_until(lambda: _true(len(seen) == 10))
-    await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0))
+    await async_wait_until(lambda: _pending_is(bus, "anomaly-detection-logs", 0))
     stop.set()
     await task
     assert await stream_count(bus, "DLQ") == 5
@@ -103,7 +103,7 @@ async def test_failing_message_is_retried_then_dead_lettered_without_blocking_ot
         done.append(tid)
         return []
 
-    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=3, stop=stop))
+    task = asyncio.create_task(bus.consume("anomaly-detection-logs", per_message(handle), batch=10, max_deliver=3, stop=stop))
     good = [entry(f"good {i}") for i in range(3)]
     await bus.publish_many([Outgoing(LOGS_RAW, e, e.tracking_id) for e in [poison, *good]])
     letters = await async_wait_until(lambda: dlq_letters(bus, "test"), timeout=20)
@@ -125,7 +125,7 @@ async def test_invalid_and_rejected_messages_go_to_the_dlq_at_once(bus):
             raise Rejected("never valid for this role")
         return []
 
-    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=5, stop=stop))
+    task = asyncio.create_task(bus.consume("anomaly-detection-logs", per_message(handle), batch=10, max_deliver=5, stop=stop))
     await bus.js.publish(LOGS_RAW, b"\x00garbage{", headers={"Nats-Msg-Id": "garbage-1"})
     await bus.js.publish(LOGS_RAW, b'{"tracking_id": "x"}', headers={"Nats-Msg-Id": "invalid-1"})
     await bus.publish(Outgoing(LOGS_RAW, rejected, rejected.tracking_id))
@@ -163,11 +163,11 @@ async def test_a_multi_line_message_is_handled_line_by_line_and_a_bad_line_fails
             raise RuntimeError("a passing failure")
         return [Outgoing("dlq.output-check", item.message, f"{tid}:out")]
 
-    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=5, stop=stop))
+    task = asyncio.create_task(bus.consume("anomaly-detection-logs", per_message(handle), batch=10, max_deliver=5, stop=stop))
     lines = [encode(good[0]), b'{"tracking_id": "x"}', encode(rejected), encode(good[1]), encode(flaky),
              encode(good[2]), encode(good[3])]
     await bus.js.publish(LOGS_RAW, b"\n".join(lines), headers={"Nats-Msg-Id": "multi-1"})
-    await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0), timeout=20)
+    await async_wait_until(lambda: _pending_is(bus, "anomaly-detection-logs", 0), timeout=20)
     stop.set()
     await task
     letters = await dlq_letters(bus, "test")
@@ -198,9 +198,9 @@ async def test_packed_lines_keep_their_order_and_dedup_when_resent(bus):
         seen.append(item.message.message)
         return []
 
-    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=3, stop=stop))
+    task = asyncio.create_task(bus.consume("anomaly-detection-logs", per_message(handle), batch=10, max_deliver=3, stop=stop))
     await async_wait_until(lambda: _true(len(seen) == len(entries)), timeout=20)
-    await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0))
+    await async_wait_until(lambda: _pending_is(bus, "anomaly-detection-logs", 0))
     stop.set()
     await task
     assert seen == [e.message for e in entries]
@@ -221,27 +221,27 @@ async def test_ack_after_acks_only_once_stored_and_redelivers_when_storing_fails
         pending.append(stored)
         return AckAfter([[] for _ in items], stored)
 
-    task = asyncio.create_task(bus.consume("ingest-archiver", handle, batch=10, max_deliver=5, stop=stop))
+    task = asyncio.create_task(bus.consume("anomaly-detection-logs", handle, batch=10, max_deliver=5, stop=stop))
     first, second = entry("first"), entry("second")
     await bus.publish(Outgoing(LOGS_RAW, first, first.tracking_id))
     await async_wait_until(lambda: _true(len(pending) == 1))
     await bus.publish(Outgoing(LOGS_RAW, second, second.tracking_id))
     # The next batch is handled while the first still waits for its rows.
     await async_wait_until(lambda: _true(len(pending) == 2))
-    assert await bus.consumer_lag("ingest-archiver") == (0, 2)
+    assert await bus.consumer_lag("anomaly-detection-logs") == (0, 2)
     pending[0].set_result(None)
     await async_wait_until(lambda: _pending_is_ack(bus, 1))
     pending[1].set_exception(RuntimeError("rows not stored"))
     await async_wait_until(lambda: _true(seen.count("second") == 2), timeout=20)
     pending[2].set_result(None)
-    await async_wait_until(lambda: _pending_is(bus, "ingest-archiver", 0))
+    await async_wait_until(lambda: _pending_is(bus, "anomaly-detection-logs", 0))
     stop.set()
     await task
     assert seen == ["first", "second", "second"]
 
 
 async def _pending_is_ack(bus: Bus, ack_pending: int) -> bool:
-    return (await bus.consumer_lag("ingest-archiver"))[1] == ack_pending
+    return (await bus.consumer_lag("anomaly-detection-logs"))[1] == ack_pending
 
 
 async def _subject_count(bus: Bus, subject: str) -> int:
@@ -261,7 +261,7 @@ async def test_consumer_survives_a_nats_restart(nats_server, bus):
         seen.append(item.message.tracking_id)
         return []
 
-    task = asyncio.create_task(bus.consume("ingest-archiver", per_message(handle), batch=10, max_deliver=3, stop=stop))
+    task = asyncio.create_task(bus.consume("anomaly-detection-logs", per_message(handle), batch=10, max_deliver=3, stop=stop))
     nats_server.stop()
     nats_server.start()
     e = entry("after restart")

@@ -69,7 +69,9 @@ async def ttl_check(directory: str) -> dict:
 
 
 async def watermark_check(directory: str) -> dict:
-    from aiops_core.bus import Incoming
+    from types import SimpleNamespace
+
+    from aiops_core.bus import Incoming, encode
     from aiops_core.models import LogEntry, new_tracking_id, utc_now
     from aiops_core.policy import DEFAULT_POLICIES_DIR, load_policy
     from aiops_core.retention import DiskGuard
@@ -97,7 +99,8 @@ async def watermark_check(directory: str) -> dict:
         await role.disk.check()
         entry = LogEntry(tracking_id=new_tracking_id(), ship_id="ms-aurora", device_id="fw-01", level="info",
                          message="shed at critical", timestamp=now, ingestion_timestamp=now, source="syslog")
-        await role.archive_batch([Incoming("logs.raw", entry, raw=None)])
+        # The archiver takes logs.raw messages undecoded (ConsumerSpec.decode).
+        await role.archive_batch([Incoming("logs.raw", None, raw=SimpleNamespace(data=encode(entry)))])
         shed = await store.scalar("SELECT count() FROM aiops.logs_raw WHERE message = 'shed at critical'")
         return {"days": [str(d.date()) for d in days], "after_high": after_high, "shed_rows": shed,
                 "archiving": role.disk.archive_raw_logs}

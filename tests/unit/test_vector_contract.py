@@ -9,6 +9,7 @@ vrl_subset.py always, and with the real VRL engine too when the `pyvrl` package 
 from __future__ import annotations
 
 import json
+import re
 import time
 import tomllib
 import uuid
@@ -24,11 +25,16 @@ from aiops_core.devices import DeviceRegistry
 from aiops_core.models import LogEntry
 from aiops_core.store import DATABASE
 from services.ingest.handlers import log_from_syslog
-from services.ingest.queries import LOGS_RAW_COLUMNS
 from services.ingest.syslog import LEVEL_BY_SEVERITY, parse_syslog
 from tests.unit.vrl_subset import Program
 
 ROOT = Path(__file__).resolve().parents[2]
+# logs_raw's columns, as the migration creates them.
+LOGS_RAW_COLUMNS = re.findall(
+    r"^    ([a-z_]+) [A-Z]",
+    re.search(r"CREATE TABLE IF NOT EXISTS aiops\.logs_raw \((.*?)\n\) ENGINE", (ROOT / "aiops_core/migrations/0001_init.sql").read_text(), re.S)[1],
+    re.M,
+)
 FIXTURE = yaml.safe_load((ROOT / "tests/data/syslog_contract.yaml").read_text())
 VECTOR = tomllib.loads((ROOT / "vector/vector.toml").read_text())
 CASES = FIXTURE["cases"]
