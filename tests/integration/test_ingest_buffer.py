@@ -111,7 +111,8 @@ async def test_a_full_queue_slows_a_tcp_sender_instead_of_dropping_its_lines(tmp
         while len(received) < 2000:
             received.append(await asyncio.wait_for(role.queue.get(), timeout=10))
         await sending
-        assert [int(e.message.rsplit(" ", 1)[1]) for e in received] == list(range(2000))
+        entries = await role.parse_queued(received)
+        assert [int(e.message.rsplit(" ", 1)[1]) for e in entries] == list(range(2000))
         assert counter("overflow") == overflow_before
     finally:
         role._udp_transport.close()
