@@ -8,21 +8,13 @@ import orjson
 import pytest
 
 from aiops_core import metrics
-from aiops_core.bus import LOGS_RAW, Bus, OutgoingLines, encode, pack_lines
+from aiops_core.bus import LOGS_RAW, OutgoingLines, encode, pack_lines
 from aiops_core.models import utc_now
 from services.ingest.app import IngestRole
 from tests.integration.test_bus import entry
 from tests.support import async_wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def bus(nats_server):
-    b = await Bus.connect(nats_server.url, role="test")
-    await b.ensure_topology(max_deliver=3, ack_wait_seconds=5)
-    yield b
-    await b.close()
 
 
 def _archived_count(outcome: str) -> float:

@@ -39,14 +39,6 @@ def short_backoff(monkeypatch):
                         bus_module.ConsumerSpec(spec.durable, spec.role, spec.stream, spec.subjects, (0.1,)))
 
 
-@pytest.fixture
-async def bus(nats_server):
-    b = await Bus.connect(nats_server.url, role="test")
-    await b.ensure_topology(max_deliver=3, ack_wait_seconds=5)
-    yield b
-    await b.close()
-
-
 async def test_topology_is_idempotent(bus):
     """Declaring streams and consumers twice changes nothing and raises nothing."""
     await bus.ensure_topology(max_deliver=3, ack_wait_seconds=5)
