@@ -821,10 +821,11 @@ def decode_message(subject: str, data: bytes) -> Decoded:
 # Messages decoded in this process, by subject and bytes. In the embedded node several roles
 # consume one subject (incidents.*: four consumers), and each would validate the same bytes
 # again; handlers never change a message (they copy it), so one decoding serves them all. Keyed
-# by content, not stream position: a recreated stream reuses positions. An entry is dropped once every consumer of its
-# subject has taken it, and the whole is bounded by the bytes it was decoded from: a decoded
-# 24 KB incident change is several times that in objects, and a count of entries let thousands
-# of them (a minute of fan-in) pile up behind the shore outbox's lingering batches.
+# by content, not stream position: a recreated stream reuses positions. An entry is dropped once
+# every consumer of its subject has taken it, and the whole is bounded by the bytes it was
+# decoded from: a decoded 24 KB incident change is several times that in objects, and a count of
+# entries let thousands of them (a minute of fan-in) pile up behind the shore outbox's lingering
+# batches.
 _DECODED_CAPACITY_BYTES = 8 * 1024 * 1024
 # Entry: the decoding, and how many consumers in the process have yet to take it.
 _decoded_messages: OrderedDict[tuple[str, bytes], list] = OrderedDict()
