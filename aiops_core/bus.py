@@ -23,7 +23,7 @@ import hashlib
 import json
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -798,6 +798,13 @@ def pack_lines(subject: str, messages: Sequence[BaseModel], id_of: Callable[[Bas
 Decoded = tuple[list[tuple[int, BaseModel]], list[tuple[int, bytes, str]]]
 
 
+def message_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each line of a multi-line message; blank lines are not lines."""
+    for number, line in enumerate(data.split(b"\n")):
+        if line.strip():
+            yield number, line
+
+
 def decode_message(subject: str, data: bytes) -> Decoded:
     """(line number, contract) for each valid line and (line number, bytes, reason) for each bad
     one; a subject outside MULTI_LINE_SUBJECTS holds one contract, and raises if it is bad."""
@@ -806,9 +813,7 @@ def decode_message(subject: str, data: bytes) -> Decoded:
     model = model_for(subject)
     good: list[tuple[int, BaseModel]] = []
     bad: list[tuple[int, bytes, str]] = []
-    for number, line in enumerate(data.split(b"\n")):
-        if not line.strip():
-            continue
+    for number, line in message_lines(data):
         try:
             good.append((number, model.model_validate_json(line)))
         except (ValidationError, ValueError) as exc:

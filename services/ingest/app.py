@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from aiops_core import metrics
 from aiops_core.auth import Identity, IngestIdentity
-from aiops_core.bus import LINES_PER_MESSAGE, LOGS_RAW, TELEMETRY, Incoming, Outgoing, pack_lines
+from aiops_core.bus import LINES_PER_MESSAGE, LOGS_RAW, TELEMETRY, Incoming, Outgoing, message_lines, pack_lines
 from aiops_core.devices import LOAD_DEVICES_SQL, DeviceRegistry, device_from_row
 from aiops_core.logging import StructuredLogger
 from aiops_core.models import LogEntry, MetricSample, utc_now
@@ -285,7 +285,7 @@ class IngestRole:
         archive rows and the ingest stage's trace rows (migration 0004); the tables dedup
         redeliveries. Bad lines are skipped here and dead-lettered by detection."""
         assert self.runtime
-        lines = sum(_line_count(item.raw.data) for item in items)
+        lines = sum(1 for item in items for _ in message_lines(item.raw.data))
         if self.disk is not None and not self.disk.archive_raw_logs:
             # The store's disk is above the critical watermark: raw logs give way so incidents
             # and the audit log can still be written (aiops_core/retention.py). Counted, acked.
@@ -444,8 +444,3 @@ class _SyslogUdp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         asyncio.ensure_future(self.role.accept_syslog(data, addr[0]))
-
-
-def _line_count(data: bytes) -> int:
-    """Lines in a logs.raw message (NDJSON; a one-line message has no newline)."""
-    return sum(1 for line in data.split(b"\n") if line.strip())

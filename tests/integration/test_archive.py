@@ -31,8 +31,8 @@ async def _archived(store, ids: list[str]) -> list[dict]:
 
 async def test_archiver_writes_good_lines_of_packed_messages_once(bus, store):
     """Packed messages, one of them with an unreadable line and one without a device: every good
-    line is archived with its ingest stage, the bad ones are not, and the messages are acked (a
-    second delivery of the same lines adds no row)."""
+    line is archived with its ingest stage, the bad ones are not, the counters say which the
+    engine read, and the messages are acked. (Archiving the same lines twice: test_store.)"""
     role = IngestRole(listen_syslog=False)
     role.runtime = SimpleNamespace(store=store)
     good = [entry(f"archived {i}").stamped("ingest", "ingest", utc_now()) for i in range(5)]

@@ -51,7 +51,7 @@ def test_decoding_keeps_good_lines_and_names_bad_ones():
 
 def test_a_message_is_kept_decoded_only_until_every_consumer_in_the_process_took_it(monkeypatch):
     """One decoding serves every consumer of a subject in the process and is then dropped; a
-    subject one consumer reads (the node's archiver, with detection in a worker) is not kept."""
+    subject only one consumer in the process decodes is not kept."""
     from types import SimpleNamespace
 
     monkeypatch.setattr(bus, "_consumers_of", bus.Counter())
