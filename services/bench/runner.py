@@ -566,10 +566,11 @@ HOP_STAGES = ("ingest", "anomaly-detection", "enrichment", "correlation")
 async def _hops(store: Store, params: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     """Where the fast path's time goes: p50 and p99 of each hop, from one stage's stamp (when it
     finished) to the next's, the last hop ending when the incident was stored. A hop is the
-    publish, JetStream, the wait for the next role's turn on the event loop and its work."""
+    publish, JetStream, the wait for the next role's turn on the event loop and its work. The
+    last is split where the incident-api took the anomaly's batch (its stamp's start)."""
     rows = await store.query(
         "SELECT a.ingestion_timestamp AS ingested, a.stored_at AS stored, "
-        "  groupArray((p.stage, toUnixTimestamp64Micro(p.at))) AS stamps "
+        "  groupArray((p.stage, toUnixTimestamp64Micro(p.at), p.duration_ms)) AS stamps "
         "FROM aiops.anomalies AS a INNER JOIN aiops.pipeline_trace AS p ON p.tracking_id = a.tracking_id "
         "WHERE a.stored_at >= {begin:DateTime64(6, 'UTC')} AND a.stored_at <= {end:DateTime64(6, 'UTC')} "
         "GROUP BY a.tracking_id, ingested, stored",
@@ -577,12 +578,17 @@ async def _hops(store: Store, params: dict[str, Any]) -> dict[str, dict[str, flo
     )
     hops: dict[str, list[float]] = {}
     for row in rows:
-        at = {stage: micros / 1000 for stage, micros in row["stamps"]}
+        at = {stage: (micros / 1000, duration) for stage, micros, duration in row["stamps"]}
         previous, previous_at = "ingested", row["ingested"].timestamp() * 1000
         for stage in HOP_STAGES:
             if stage in at:
-                hops.setdefault(f"{previous} -> {stage}", []).append(at[stage] - previous_at)
-                previous, previous_at = stage, at[stage]
+                hops.setdefault(f"{previous} -> {stage}", []).append(at[stage][0] - previous_at)
+                previous, previous_at = stage, at[stage][0]
+        if "incident-api" in at:
+            finished, duration = at["incident-api"]
+            taken = "incident-api takes the batch"
+            hops.setdefault(f"{previous} -> {taken}", []).append(finished - duration - previous_at)
+            previous, previous_at = taken, finished - duration
         hops.setdefault(f"{previous} -> stored", []).append(row["stored"].timestamp() * 1000 - previous_at)
     return {
         hop: {"p50": _rounded(quantile(values, 0.5)), "p99": _rounded(quantile(values, 0.99))}

@@ -138,17 +138,24 @@ def add_insight(rows: Rows, enriched: EnrichedIncident, *, stored_at: datetime) 
 _STORED_AT = ANOMALY_COLUMNS.index("stored_at")
 _FAST_PATH_MS = ANOMALY_COLUMNS.index("fast_path_ms")
 _INGESTED_AT = ANOMALY_COLUMNS.index("ingestion_timestamp")
+_TRACE_STAGE, _TRACE_AT, _TRACE_DURATION = (TRACE_COLUMNS.index(c) for c in ("stage", "at", "duration_ms"))
 
 
 def mark_stored(rows: Rows, stored_at: datetime) -> None:
     """Dates the batch's anomaly rows to the moment their incidents' rows were stored: that is
-    where the fast path ends (`fast_path_ms`, ingestion to incident stored)."""
+    where the fast path ends (`fast_path_ms`, ingestion to incident stored). The incident-api's
+    own trace stamp likewise ends there, and lasts from when its batch was taken."""
     rows.fast_path_ms = []
     for row in rows.anomalies:
         fast_path_ms = max(0.0, (stored_at - row[_INGESTED_AT]).total_seconds() * 1000)
         row[_STORED_AT] = stored_at
         row[_FAST_PATH_MS] = fast_path_ms
         rows.fast_path_ms.append(fast_path_ms)
+    for row in rows.traces:
+        if row[_TRACE_STAGE] == STAGE:
+            taken = row[_TRACE_AT] - timedelta(milliseconds=row[_TRACE_DURATION])
+            row[_TRACE_AT] = stored_at
+            row[_TRACE_DURATION] = max(0.0, (stored_at - taken).total_seconds() * 1000)
 
 
 def anomaly_row(anomaly: EnrichedAnomaly, incident_id: str, stored_at: datetime, fast_path_ms: float) -> list:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from aiops_core.models import EnrichedAnomaly, Incident, IncidentChange, new_tracking_id, utc_now
+from aiops_core.models import EnrichedAnomaly, Incident, IncidentChange, StageStamp, new_tracking_id, utc_now
 from services.incident_api import handlers
 
 
@@ -46,6 +46,27 @@ def test_mark_stored_dates_every_anomaly_row_to_the_incident_store_time():
         assert column(row, "fast_path_ms") == expected
     assert rows.fast_path_ms == [column(row, "fast_path_ms") for row in rows.anomalies]
     assert rows.fast_path_ms[1] - rows.fast_path_ms[0] > 30
+
+
+def test_mark_stored_ends_the_incident_api_trace_stamp_when_the_row_is_stored():
+    """The incident-api's stamp in the trace lasts from taking the batch to storing the row, so
+    the trace shows the wait for the store; the earlier stages' stamps are left as they came."""
+    rows = handlers.Rows()
+    started = utc_now()
+    incoming = change(5.0)
+    incoming.trigger.trace.append(StageStamp(stage="correlation", service="correlation", at=started, duration_ms=0.4))
+    handlers.add_change(rows, incoming, stored_at=started, started=started, operator_status=None)
+    before = [list(row) for row in rows.traces]
+    stored_at = started + timedelta(milliseconds=12)
+    handlers.mark_stored(rows, stored_at)
+    at, duration, stage = (handlers.TRACE_COLUMNS.index(c) for c in ("at", "duration_ms", "stage"))
+    own = [row for row in rows.traces if row[stage] == handlers.STAGE]
+    assert len(own) == 1
+    assert own[0][at] == stored_at
+    assert abs(own[0][duration] - 12.0) < 1e-6
+    earlier = [row for row in rows.traces if row[stage] != handlers.STAGE]
+    assert len(earlier) == 1
+    assert earlier == [row for row in before if row[stage] != handlers.STAGE]
 
 
 def test_mark_stored_never_records_a_negative_time():
