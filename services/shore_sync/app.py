@@ -4,6 +4,7 @@ The transfer between the two is JetStream sourcing over the leaf-node link, not 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiops_core import metrics
@@ -58,6 +59,10 @@ def outbox_forwarder(outbox: handlers.Outbox):
                     continue
                 metrics.STAGE_LATENCY.labels(handlers.OUTBOX_STAGE).observe((utc_now() - started).total_seconds())
                 results.append([out] if out else [])
+            # A redaction of a fan-in incident takes a millisecond or more and nobody waits for the
+            # outbox: the fast path's messages go between two, not after the whole batch (a batch
+            # held the node's event loop for up to 36 ms at 1,000 lines/s).
+            await asyncio.sleep(0)
         return results
 
     return forward_batch

@@ -161,6 +161,37 @@ async def test_the_forwarder_acks_superseded_inputs_without_sending_them(privacy
     assert [r[0].message.incident.version for r in results if r] == [1, 3]
 
 
+async def test_the_forwarder_lets_other_tasks_run_between_two_redactions(privacy):
+    """Nobody waits for the outbox, so a batch of fan-in incidents must not hold the node's event
+    loop from its first redaction to its last: a task woken meanwhile runs in between."""
+    import asyncio
+
+    from aiops_core.bus import Incoming
+    from services.shore_sync.app import outbox_forwarder
+
+    order: list[str] = []
+
+    class RecordingOutbox(handlers.Outbox):
+        def message_for(self, message, *, started):
+            order.append(f"redact {message.incident.incident_id[:4]}")
+            return super().message_for(message, started=started)
+
+    outbox = RecordingOutbox(privacy, load_policy(POLICIES, SHIP).notify.shore_sync)
+    messages = [change("created", incident_id=f"{n}000" + str(uuid.uuid4())[4:]) for n in range(1, 4)]
+    items = [Incoming(message=m, raw=None, subject="incidents.created") for m in messages]
+
+    async def other() -> None:
+        order.append("other")
+
+    forwarding = asyncio.create_task(outbox_forwarder(outbox)(items))
+    waiting = asyncio.create_task(other())
+    results = await forwarding
+    await waiting
+    assert [len(r) for r in results] == [1, 1, 1]
+    assert order[0] == "redact 1000" and order[-1] == "redact 3000"
+    assert "other" in order[1:-1]
+
+
 def test_summaries_of_incidents_below_the_notify_severity_stay_on_board(policy):
     """notify.yaml shore_sync.min_severity: a low incident's insight is not worth the satellite bytes."""
     outbox = handlers.Outbox(policy.privacy, policy.notify.shore_sync)
