@@ -1,5 +1,6 @@
 """The processes a bench run drives: the node (`aiops up`, or one role with `aiops serve`) on
-the bench's own NATS server, and helpers to read its Prometheus metrics and its memory."""
+the bench's own NATS server, and helpers to read its Prometheus metrics, its memory and the CPU
+it and the whole machine used."""
 
 from __future__ import annotations
 
@@ -103,10 +104,79 @@ class NodeProcess:
         self.peak_rss_upper_mb = max(self.peak_rss_upper_mb, sum(peak_rss_of(pid) for pid in pids))
         return rss_mb
 
+    def cpu_meter(self) -> CpuMeter:
+        """Starts measuring the CPU the node's processes and the whole machine use from now."""
+        assert self.process is not None
+        return CpuMeter(self.process.pid)
+
     def metrics(self) -> Metrics:
         response = httpx.get(f"{self.url}/metrics", timeout=10.0)
         response.raise_for_status()
         return Metrics.parse(response.text)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used between its start and `read()`: per process of the node (percent of one core,
+    by what the process is: `node`, `<role> worker`, `nats-server`) and for the whole machine
+    (percent of all its cores busy, whoever used them: the node, the load, other work). A rate
+    the node cannot hold with the machine's cores full is a CPU limit, not a stall."""
+
+    def __init__(self, node_pid: int) -> None:
+        self.node_pid = node_pid
+        self._processes, self._machine, self._at = self._snapshot()
+
+    def _snapshot(self) -> tuple[dict[str, float], tuple[int, int], float]:
+        used: dict[str, float] = defaultdict(float)
+        for pid in (self.node_pid, *child_pids(self.node_pid)):
+            used[process_label(pid, self.node_pid)] += cpu_seconds(pid)
+        return dict(used), machine_cpu(), time.monotonic()
+
+    def read(self) -> dict[str, float]:
+        processes, machine, at = self._snapshot()
+        seconds = max(at - self._at, 1e-9)
+        shares = {
+            label: round(100 * max(0.0, used - self._processes.get(label, 0.0)) / seconds, 1)
+            for label, used in sorted(processes.items())
+        }
+        busy, total = machine[0] - self._machine[0], machine[1] - self._machine[1]
+        shares["machine_busy"] = round(100 * busy / total, 1) if total > 0 else 0.0
+        return shares
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used, in seconds; 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # The fields after the command name, which is in parentheses and may hold spaces or ")":
+    # utime and stime are the 14th and 15th of the line, the 12th and 13th of these.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) clock ticks of all the machine's cores since boot (idle and iowait are not
+    busy; guest time is already counted in user)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    total = sum(values)
+    return total - values[3] - values[4], total
+
+
+def process_label(pid: int, node_pid: int) -> str:
+    """What a process of the node is: the node itself, one role's worker, or another program."""
+    if pid == node_pid:
+        return "node"
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "gone"
+    if "serve" in argv and argv.index("serve") + 1 < len(argv):
+        return f"{argv[argv.index('serve') + 1]} worker"
+    return Path(argv[0]).name or "unknown"
 
 
 def rss_of(pid: int) -> float:

@@ -225,7 +225,9 @@ async def _phases(run: Run, node: NodeProcess, nats_url: str, log) -> None:
         log(f"bench: fast path at {config.rate:,.0f} lines/s for {config.fast_seconds:.0f} s")
         begin = datetime.now(UTC)
         opened = asyncio.create_task(_open_incidents(node, config.fast_seconds, NEW_INCIDENTS_PER_SECOND))
+        cpu = node.cpu_meter()
         sent = await _load(run, node, config.rate, config.fast_seconds)
+        run.details["cpu_percent_fast_path"] = cpu.read()
         run.details["new_incidents_posted"] = await opened
         end = datetime.now(UTC)
         drained = await _drained(js, FAST_PATH_CONSUMERS, 60.0)
@@ -365,6 +367,8 @@ class Probe:
     why: str
     # Lines detection handled per second while the load ran: what the node kept up with.
     kept_up: float = 0.0
+    # CPU while the load ran: percent of a core per process of the node, and machine_busy.
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 def _accepted_and_detected(metrics) -> tuple[float, float]:
@@ -388,11 +392,13 @@ async def _probe(run: Run, node: NodeProcess, js, rate: float, seconds: float) -
     await _drained(js, [DETECTION], 60.0)
     accepted_before, detected_before = _accepted_and_detected(node.metrics())
     samples: list[int] = []
+    cpu = node.cpu_meter()
     load = asyncio.create_task(_load(run, node, rate, seconds))
     while not load.done():
         samples.append(_lines_behind(node))
         await asyncio.sleep(0.5)
     sent = load.result()
+    used = cpu.read()
     end_backlog = _lines_behind(node)
     drained = await _drained(js, [DETECTION], run.config.drain_seconds)
     accepted_after, detected_after = _accepted_and_detected(node.metrics())
@@ -410,7 +416,7 @@ async def _probe(run: Run, node: NodeProcess, js, rate: float, seconds: float) -
     kept_up = max(0.0, sent["sent"] - end_backlog) / seconds
     return Probe(
         rate, seconds, not reasons, sent["achieved_rate"], end_backlog, max(samples, default=0), lost,
-        "; ".join(reasons) or "held", kept_up,
+        "; ".join(reasons) or "held", kept_up, used,
     )
 
 
@@ -461,9 +467,13 @@ async def _sustained(run: Run, node: NodeProcess, js, log) -> None:
         candidate = round(min(candidate * config.hold_step_down, probes[-1].kept_up * 0.95), -1)
     run.figures["sustained_lines_per_s"] = held
     run.details["sustained_probes"] = [
-        f"{p.rate:,.0f}/s x {p.seconds:.0f} s: {p.why} (peak backlog {p.peak_backlog:,}; kept up with {p.kept_up:,.0f}/s)"
+        f"{p.rate:,.0f}/s x {p.seconds:.0f} s: {p.why} (peak backlog {p.peak_backlog:,}; kept up with "
+        f"{p.kept_up:,.0f}/s; cores {p.cpu.get('machine_busy', 0):.0f} % busy)"
         for p in probes
     ]
+    if probes:
+        # Where the CPU went in the last hold: the one that set the figure (or failed last).
+        run.details["cpu_percent_last_hold"] = probes[-1].cpu
     if config.hold_seconds < 60:
         run.notes.append(
             f"{config.mode}: the sustained rate was held {config.hold_seconds:.0f} s, not 60 s, after {config.probe_seconds:.0f} s probes"

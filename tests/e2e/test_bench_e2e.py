@@ -36,6 +36,12 @@ def test_smoke_run_prints_every_figure_with_its_target(tmp_path):
     assert body["details"]["mode"] == "smoke"
     assert body["details"]["fast_path_samples"] > 0
     assert body["details"]["incidents_stored"] >= 2000
+    # Where the CPU went: the node and its two per-line workers, and the machine as a whole.
+    fast_cpu = body["details"]["cpu_percent_fast_path"]
+    assert {"node", "ingest worker", "anomaly-detection worker", "machine_busy"} <= set(fast_cpu), fast_cpu
+    assert fast_cpu["node"] > 0 and 0 < fast_cpu["machine_busy"] <= 100
+    assert "machine_busy" in body["details"]["cpu_percent_last_hold"]
+    assert all("% busy" in probe for probe in body["details"]["sustained_probes"])
     assert body["fast_path_ratio_to_floor"] == pytest.approx(body["fast_path_p99_ms"] / body["floor_p99_ms"], rel=0.01)
 
 
