@@ -222,6 +222,19 @@ class Workers:
         await self.client.aclose()
 
 
+def worker_role(pid: int) -> str | None:
+    """The role a process serves when it is a worker (`python -m services.cli serve ROLE`, as
+    `Worker.spawn` starts it); None for another process or one that is gone."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for index in range(len(argv) - 2):
+        if argv[index] == b"services.cli" and argv[index + 1] == b"serve":
+            return argv[index + 2].decode(errors="replace")
+    return None
+
+
 def child_pids(pid: int) -> list[int]:
     """The direct children of a process (its workers, and the nats-server it started)."""
     found = []

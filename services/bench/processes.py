@@ -18,7 +18,7 @@ import httpx
 from aiops_core.nats_server import free_port
 from aiops_core.processes import terminate
 from aiops_core.settings import PROJECT_ROOT
-from services.workers import child_pids
+from services.workers import child_pids, worker_role
 
 
 @dataclass
@@ -170,13 +170,14 @@ def process_label(pid: int, node_pid: int) -> str:
     """What a process of the node is: the node itself, one role's worker, or another program."""
     if pid == node_pid:
         return "node"
+    role = worker_role(pid)
+    if role is not None:
+        return f"{role} worker"
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
     except OSError:
         return "gone"
-    if "serve" in argv and argv.index("serve") + 1 < len(argv):
-        return f"{argv[argv.index('serve') + 1]} worker"
-    return Path(argv[0]).name or "unknown"
+    return Path(program.decode(errors="replace")).name or "unknown"
 
 
 def rss_of(pid: int) -> float:

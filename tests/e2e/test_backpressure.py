@@ -11,7 +11,6 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 import nats
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from aiops_core.bus import LOGS_RAW
 from aiops_core.models import LogEntry, new_tracking_id
 from services.bench.processes import rss_of
-from services.workers import child_pids
+from services.workers import child_pids, worker_role
 from tests.support import ROOT, start_node, stop_node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -42,15 +41,8 @@ LOG_CONSUMERS = ("ingest-archiver", "anomaly-detection-logs")
 
 def rss_mb(pid: int) -> float:
     """The node's resident memory with its worker processes' (not its nats-server's)."""
-    workers = [child for child in child_pids(pid) if b"services.cli\x00serve" in _cmdline(child)]
+    workers = [child for child in child_pids(pid) if worker_role(child) is not None]
     return sum(rss_of(p) for p in [pid, *workers])
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def entries(count: int, marker: str) -> list[bytes]:

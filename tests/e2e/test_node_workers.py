@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from services.workers import child_pids
+from services.workers import child_pids, worker_role
 from tests.support import metric_value, start_node, stop_node, wait_until
 
 
@@ -97,11 +97,7 @@ def test_no_worker_outlives_a_killed_node(tmp_path):
 
 
 def _is_worker(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"services.cli\x00serve" in handle.read()
-    except OSError:
-        return False
+    return worker_role(pid) is not None
 
 
 def _alive(pid: int) -> bool:

@@ -40,9 +40,9 @@ def test_machine_busy_ticks_never_exceed_the_total():
 
 
 def test_the_meter_names_the_node_its_workers_and_the_machine():
-    """A child started as `... serve <role>` is that role's worker, its CPU counted apart from the
+    """A child started as `... services.cli serve <role>` is that role's worker, its CPU counted apart from the
     node's; the machine's busy share is a percentage of all its cores."""
-    worker = subprocess.Popen([sys.executable, "-c", SPIN, "serve", "anomaly-detection"])
+    worker = subprocess.Popen([sys.executable, "-c", SPIN, "services.cli", "serve", "anomaly-detection"])
     try:
         meter = CpuMeter(os.getpid())
         spin_until(0.2)
