@@ -1,12 +1,12 @@
-"""The incident-api role's wiring: consumes `incidents.*`, stores incidents and insights in one
-insert per table per batch and their anomalies, timeline and trace in bulk (details.py), and
-serves /api/v3."""
+"""The incident-api role's wiring: consumes `incidents.*`, serves each incident change from memory
+at once and writes its row with its anomalies, timeline and trace behind, in bulk (recent.py,
+write_behind.py), stores insights in one insert per batch, and serves /api/v3."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -29,18 +29,16 @@ from aiops_core.models import (
 )
 from aiops_core.runtime import Runtime, RuntimeDep
 from aiops_core.store import clamp_time
-from services.incident_api import handlers, queries
+from services.incident_api import handlers, queries, recent
 from services.incident_api.console import console_router
-from services.incident_api.details import DetailWriter, insert_details
+from services.incident_api.queries import EPOCH, FAR_FUTURE
 from services.incident_api.trace import build_trace
+from services.incident_api.write_behind import WriteBehind, insert_details
 from services.remediation import routes as remediation_routes
 from services.remediation.app import start_remediation
 from services.shore_sync.app import start_shore_sync
 
 log = StructuredLogger.get_logger(__name__, service="incident-api")
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
 class IncidentApiRole:
@@ -48,27 +46,29 @@ class IncidentApiRole:
 
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
-        self.details: DetailWriter | None = None
+        self.recent = recent.RecentIncidents()
+        self.behind: WriteBehind | None = None
         # Operator statuses (acknowledged/resolved) outrank correlation's "open" on later updates.
         self.operator_status: dict[str, IncidentStatus] = {}
 
     async def start(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.details = DetailWriter(runtime.store)
+        self.behind = WriteBehind(runtime.store, on_written=self.recent.written_rows)
         for row in await runtime.store.query(queries.OPERATOR_STATUSES):
             self.operator_status[row["incident_id"]] = IncidentStatus(row["status"])
         runtime.consume("incident-api", self.store_batch, batch=500)
-        await start_remediation(runtime)
+        await start_remediation(runtime, self.recent)
         await start_shore_sync(runtime, self._write, self.operator_status)
 
     async def stop(self) -> None:
         return None
 
     async def store_batch(self, items: list[Incoming]) -> AckAfter:
-        """The batch's incident and insight rows, one insert per table; its detail rows go to the
-        bulk writer, and the inputs are acked once those are stored too. A store failure retries
-        the batch (no loss)."""
-        assert self.runtime and self.details
+        """The batch's incidents are served from memory at once (stored: the changes are durable
+        in the stream until acked), its insight rows are inserted, and its incident and detail
+        rows go to the write-behind; the inputs are acked once those are stored too. A store
+        failure retries the batch (no loss)."""
+        assert self.runtime and self.behind
         started = utc_now()
         rows = handlers.Rows()
         for item in items:
@@ -82,38 +82,35 @@ class IncidentApiRole:
                 )
             elif isinstance(message, EnrichedIncident):
                 handlers.add_insight(rows, message, stored_at=started)
-        await self._write_primary(rows)
+        for incident in rows.changed:
+            self.recent.put(incident)
+        handlers.mark_stored(rows, utc_now())
+        await self.runtime.store.insert("incident_insights", handlers.INSIGHT_COLUMNS, rows.insights, urgent=True)
         finished = utc_now()
         for ms in rows.fast_path_ms:
             metrics.FAST_PATH_LATENCY.observe(ms / 1000)
         for ms in rows.insight_path_ms:
             metrics.INSIGHT_PATH_LATENCY.observe(ms / 1000)
         metrics.STAGE_LATENCY.labels(handlers.STAGE).observe((finished - started).total_seconds())
-        return AckAfter([[] for _ in items], self.details.add(rows))
-
-    async def _write_primary(self, rows: handlers.Rows) -> None:
-        """The incident and insight rows, side by side: an incident is stored (visible to the
-        API, with its evidence and timeline in its document) once its row is, and the fast path
-        ends there, so the anomaly rows record that moment; an insight likewise."""
-        assert self.runtime
-        store = self.runtime.store
-        await asyncio.gather(
-            store.insert("incidents", handlers.INCIDENT_COLUMNS, handlers.newest_rows(rows.incidents), urgent=True),
-            store.insert("incident_insights", handlers.INSIGHT_COLUMNS, rows.insights, urgent=True),
-        )
-        handlers.mark_stored(rows, utc_now())
+        return AckAfter([[] for _ in items], self.behind.add(rows))
 
     async def _write(self, rows: handlers.Rows) -> None:
         """Every row at once, for a writer that answers only when all is stored (a POSTed
         incident, the shore hub's fleet)."""
         assert self.runtime
-        await self._write_primary(rows)
-        await insert_details(self.runtime.store, rows)
+        store = self.runtime.store
+        incidents = handlers.newest_rows(rows.incidents)
+        await asyncio.gather(
+            store.insert("incidents", handlers.INCIDENT_COLUMNS, incidents, urgent=True),
+            store.insert("incident_insights", handlers.INSIGHT_COLUMNS, rows.insights, urgent=True),
+        )
+        handlers.mark_stored(rows, utc_now())
+        self.recent.written_rows(incidents)
+        await insert_details(store, rows)
 
     async def load_incident(self, incident_id: str) -> Incident | None:
         assert self.runtime
-        rows = await self.runtime.store.query(queries.GET_INCIDENT, {"incident_id": incident_id})
-        return _incident(rows[0]) if rows else None
+        return await recent.load_incident(self.runtime.store, self.recent, incident_id)
 
     async def change_status(self, incident: Incident, to: IncidentStatus, *, actor: str, comment: str,
                             resolution: str | None) -> Incident:
@@ -123,6 +120,7 @@ class IncidentApiRole:
         )
         await self.runtime.store.insert("incident_events", handlers.EVENT_COLUMNS, [handlers.event_row(changed.incident_id, event)])
         await self.runtime.store.insert("incidents", handlers.INCIDENT_COLUMNS, [handlers.incident_row(changed)])
+        self.recent.written(changed.incident_id, handlers.row_version(changed))
         self.operator_status[changed.incident_id] = to
         await self.runtime.bus.publish(Outgoing(
             INCIDENTS_STATUS,
@@ -155,13 +153,6 @@ class IncidentPatch(BaseModel):
     status: Literal["open", "acknowledged", "resolved", "suppressed"]
     comment: str = Field("", max_length=4000)
     resolution: str | None = Field(None, max_length=4000, description="What fixed it (resolve only); feeds RAG.")
-
-
-def _incident(row: dict[str, Any]) -> Incident:
-    incident = Incident.model_validate_json(row["doc"])
-    if row.get("status") and row["status"] != incident.status.value:
-        incident = incident.model_copy(update={"status": IncidentStatus(row["status"])})
-    return incident
 
 
 def _incident_json(incident: Incident, insight: str | None) -> dict[str, Any]:
@@ -200,21 +191,16 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> dict[str, Any]:
-        params = {
-            "ship_id": ship_id or "", "status": status.value if status else "",
-            "severity": severity.value if severity else "", "incident_type": incident_type.value if incident_type else "",
-            "since": _aware(since) or EPOCH, "until": _aware(until) or FAR_FUTURE,
-        }
-        # Side by side on the store's threads: each reads the whole history.
-        rows, total = await asyncio.gather(
-            runtime.store.query(queries.LIST_INCIDENTS, {**params, "limit": limit, "offset": offset}),
-            runtime.store.scalar(queries.COUNT_INCIDENTS, params),
+        where = recent.IncidentFilter(
+            ship_id=ship_id or "", status=status.value if status else "",
+            severity=severity.value if severity else "", incident_type=incident_type.value if incident_type else "",
+            since=_aware(since), until=_aware(until),
         )
-        incidents = [_incident(r) for r in rows]
+        incidents, total = await recent.list_incidents(runtime.store, role.recent, where, offset=offset, limit=limit)
         insights = await _insights(runtime, [i.incident_id for i in incidents])
         return {
             "items": [_incident_json(i, insights.get(i.incident_id)) for i in incidents],
-            "total": int(total or 0), "limit": limit, "offset": offset,
+            "total": total, "limit": limit, "offset": offset,
         }
 
     @router.get("/incidents/{incident_id}", summary="One incident with its timeline, anomalies and insight")
@@ -278,13 +264,13 @@ def _incident_router(role: IncidentApiRole) -> APIRouter:
             raise HTTPException(422, detail=[{"loc": "query.time_range", "msg": str(exc)}]) from exc
         since = utc_now() - timedelta(seconds=seconds)
         counts, fast, insight = await asyncio.gather(
-            runtime.store.query(queries.STATS_COUNTS, {"since": since}),
+            runtime.store.query(queries.STATS_COUNTS, {"since": since, "held": role.recent.ids()}),
             runtime.store.query(queries.STATS_FAST_PATH, {"since": since}),
             runtime.store.query(queries.STATS_INSIGHT_PATH, {"since": since}),
         )
         by: dict[str, dict[str, int]] = {"severity": {}, "status": {}, "incident_type": {}, "ship_id": {}}
         incidents_total = 0
-        for row in counts:
+        for row in [*counts, *role.recent.counts(since)]:
             incidents_total += row["n"]
             for key in by:
                 by[key][row[key]] = by[key].get(row[key], 0) + int(row["n"])

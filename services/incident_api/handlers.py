@@ -48,6 +48,8 @@ class Rows:
     """Rows for one batch, one insert per table."""
 
     incidents: list[list] = field(default_factory=list)
+    # The incidents behind `incidents`, as the API serves them until their rows are written.
+    changed: list[Incident] = field(default_factory=list)
     anomalies: list[list] = field(default_factory=list)
     events: list[list] = field(default_factory=list)
     traces: list[list] = field(default_factory=list)
@@ -99,6 +101,7 @@ def add_change(rows: Rows, change: IncidentChange, *, stored_at: datetime, start
                operator_status: IncidentStatus | None) -> None:
     incident = effective(change.incident, operator_status)
     rows.incidents.append(incident_row(incident))
+    rows.changed.append(incident)
     if change.change == "created":
         rows.events.append(event_row(incident.incident_id, TimelineEvent(
             at=incident.created_at, kind="created",

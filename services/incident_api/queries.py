@@ -1,5 +1,11 @@
 """The incident-api's SQL. Every value is a `{name:Type}` parameter."""
 
+from datetime import datetime, timezone
+
+# An open end of a time filter: the SQL compares against these rather than change its text.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
+
 TRACE_STAGES = """
 SELECT stage, service, at, duration_ms, incident_id
 FROM aiops.pipeline_trace FINAL
@@ -20,9 +26,11 @@ LIMIT 1
 # as it is, and only the weeks still changing are merged.
 _FINAL_BY_PARTITION = "\nSETTINGS do_not_merge_across_partitions_select_final = 1"
 
-# Optional filters compare against '' so the SQL text never changes with the request.
+# Optional filters compare against '' so the SQL text never changes with the request. The
+# incidents the API holds in memory (recent.py) are left out: their newer change replaces the row.
 _INCIDENT_FILTER = """
-WHERE ({ship_id:String} = '' OR ship_id = {ship_id:String})
+WHERE incident_id NOT IN {held:Array(UUID)}
+  AND ({ship_id:String} = '' OR ship_id = {ship_id:String})
   AND ({status:String} = '' OR status = {status:String})
   AND ({severity:String} = '' OR severity = {severity:String})
   AND ({incident_type:String} = '' OR incident_type = {incident_type:String})
@@ -82,6 +90,7 @@ STATS_COUNTS = """
 SELECT ship_id, severity, status, incident_type, count() AS n
 FROM aiops.incidents FINAL
 WHERE last_seen >= {since:DateTime64(6, 'UTC')}
+  AND incident_id NOT IN {held:Array(UUID)}
 GROUP BY ship_id, severity, status, incident_type
 """ + _FINAL_BY_PARTITION
 

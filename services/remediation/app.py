@@ -28,7 +28,6 @@ from aiops_core.models import (
     Approval,
     EnrichedIncident,
     Incident,
-    IncidentStatus,
     RemediationAction,
     TimelineEvent,
     utc_now,
@@ -36,6 +35,7 @@ from aiops_core.models import (
 from aiops_core.policy import Policy, PolicyError, load_policy
 from aiops_core.runtime import Runtime
 from services.incident_api.handlers import EVENT_COLUMNS, event_row
+from services.incident_api.recent import RecentIncidents, load_incident
 from services.remediation import handlers, queries
 from services.remediation.checks import Refused
 from services.remediation.executors import Outcome, executor_for
@@ -60,9 +60,13 @@ def outgoing(action: RemediationAction) -> Outgoing:
 
 
 class Remediation:
-    def __init__(self, runtime: Runtime, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, runtime: Runtime, *, clock: Callable[[], datetime] = utc_now,
+                 recent: RecentIncidents | None = None) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        # The incident-api's incidents not yet written (served from memory): an insight can
+        # come before its incident's row.
+        self.recent = recent or RecentIncidents()
         self.clock = clock
         self.lock = asyncio.Lock()
         self.registry = DeviceRegistry()
@@ -147,13 +151,7 @@ class Remediation:
         return {(r["ship_id"], r["action"], r["target_device"]): r["last_run"] for r in rows}
 
     async def incident(self, incident_id: str) -> Incident | None:
-        rows = await self.store.query(queries.GET_INCIDENT, {"incident_id": incident_id})
-        if not rows:
-            return None
-        incident = Incident.model_validate_json(rows[0]["doc"])
-        if rows[0]["status"] and rows[0]["status"] != incident.status.value:
-            incident = incident.model_copy(update={"status": IncidentStatus(rows[0]["status"])})
-        return incident
+        return await load_incident(self.store, self.recent, incident_id)
 
     async def views(self, actions: list[RemediationAction]) -> list[dict[str, Any]]:
         """Actions as the API shows them: with their approvals and cooldown."""
@@ -410,8 +408,9 @@ class Remediation:
                     delay = min(delay * 2, 10.0)
 
 
-async def start_remediation(runtime: Runtime) -> Remediation:
-    """Started by the incident-api role: remediation shares its process, store lock and API."""
-    remediation = Remediation(runtime)
+async def start_remediation(runtime: Runtime, recent: RecentIncidents) -> Remediation:
+    """Started by the incident-api role: remediation shares its process, store lock, API and
+    the incidents it holds in memory."""
+    remediation = Remediation(runtime, recent=recent)
     await remediation.start()
     return remediation

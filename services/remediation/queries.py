@@ -82,9 +82,3 @@ FROM aiops.actions FINAL
 WHERE status IN ('succeeded', 'failed') AND ship_id IN {ship_ids:Array(String)}
 GROUP BY ship_id, action, target_device
 """
-
-GET_INCIDENT = """
-SELECT doc, status FROM aiops.incidents FINAL
-WHERE incident_id = {incident_id:UUID}
-LIMIT 1
-"""
