@@ -6,6 +6,9 @@ incident-api acks it only once its row is in the store. So the row can be writte
 bulk with the detail rows, while the API serves the change from here: a one-row insert into the
 embedded engine took 8 ms at p50 and 22 ms at p99 of engine time, one call at a time, and was
 most of the fast path's tail. After a crash the unacked change is redelivered and written.
+While the store is down the changes stay held (the bus retries their batches in place); a row
+the store refuses outright goes the DLQ way after the consumer's deliveries, and its change
+stays served from here until the process restarts.
 
 Reads merge the two: a held incident replaces its stored row (whatever that row's version), so
 the store is asked for the rest with the held ids excluded, and the pages, counts and stats are
