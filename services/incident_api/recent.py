@@ -25,7 +25,7 @@ import struct
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiops_core.models import Incident, IncidentStatus
@@ -57,8 +57,8 @@ class IncidentFilter:
             and (not self.status or incident.status.value == self.status)
             and (not self.severity or incident.severity.value == self.severity)
             and (not self.incident_type or incident.incident_type.value == self.incident_type)
-            and (self.since is None or _millis(incident.last_seen) >= _millis(self.since))
-            and (self.until is None or _millis(incident.first_seen) <= _millis(self.until))
+            and (self.since is None or _as_stored(incident.last_seen) >= self.since)
+            and (self.until is None or _as_stored(incident.first_seen) <= self.until)
         )
 
 
@@ -102,7 +102,7 @@ class RecentIncidents:
         """Held incidents active since `since`, counted as the stats query groups stored ones."""
         groups: dict[tuple[str, str, str, str], int] = {}
         for incident in self._held.values():
-            if _millis(incident.last_seen) >= _millis(since):
+            if _as_stored(incident.last_seen) >= since:
                 key = (incident.ship_id, incident.severity.value, incident.status.value, incident.incident_type.value)
                 groups[key] = groups.get(key, 0) + 1
         return [
@@ -186,4 +186,10 @@ def incident_from_row(row: dict[str, Any]) -> Incident:
 
 
 def _millis(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
+    # Integer arithmetic: a float timestamp times 1,000 can land a millisecond short.
+    return (value - queries.EPOCH) // timedelta(milliseconds=1)
+
+
+def _as_stored(value: datetime) -> datetime:
+    """A time as a DateTime64(3) column holds it (the filters compare it with µs parameters)."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)

@@ -59,6 +59,10 @@ def test_the_filter_matches_as_the_sql_does_and_counts_group_as_the_stats_query(
     where = IncidentFilter(ship_id="ms-aurora", severity="critical", since=BASE)
     assert [i.incident_id for i in recent.matching(where)] == [hit.incident_id]
     assert IncidentFilter(until=BASE - timedelta(hours=2)).matches(hit) is False
+    # The column holds milliseconds: .123999 is stored as .123, which is before .1235.
+    boundary = incident(last_seen_s=0.123999)
+    assert IncidentFilter(since=BASE + timedelta(microseconds=123500)).matches(boundary) is False
+    assert IncidentFilter(since=BASE + timedelta(microseconds=123000)).matches(boundary) is True
     counts = {(r["ship_id"], r["severity"], r["status"]): r["n"] for r in recent.counts(BASE)}
     assert counts == {("ms-aurora", "critical", "open"): 1, ("ms-aurora", "low", "acknowledged"): 1,
                       ("ms-borealis", "critical", "open"): 1}
