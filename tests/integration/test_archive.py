@@ -11,7 +11,7 @@ from aiops_core import metrics
 from aiops_core.bus import LOGS_RAW, OutgoingLines, encode, pack_lines
 from aiops_core.models import utc_now
 from services.ingest.app import IngestRole
-from tests.integration.test_bus import entry
+from tests.integration.test_bus import entry, line_without_device
 from tests.support import async_wait_until
 
 pytestmark = pytest.mark.integration
@@ -36,8 +36,7 @@ async def test_archiver_writes_good_lines_of_packed_messages_once(bus, store):
     role = IngestRole(listen_syslog=False)
     role.runtime = SimpleNamespace(store=store)
     good = [entry(f"archived {i}").stamped("ingest", "ingest", utc_now()) for i in range(5)]
-    no_device = orjson.loads(encode(entry("no device")))
-    del no_device["device_id"]
+    no_device = line_without_device("no device")
     packed = pack_lines(LOGS_RAW, good[:3], lambda e: e.tracking_id)
     mixed = b"\n".join([encode(good[3]), b"{not json", orjson.dumps(no_device), encode(good[4])])
     archived_before, unreadable_before = _archived_count("archived"), _archived_count("unreadable")

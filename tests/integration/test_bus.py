@@ -2,6 +2,7 @@
 
 import asyncio
 
+import orjson
 import pytest
 
 from aiops_core import bus as bus_module
@@ -16,6 +17,13 @@ def entry(message="carrier lost") -> LogEntry:
     now = utc_now()
     return LogEntry(tracking_id=new_tracking_id(), ship_id="ms-aurora", device_id="vsat-modem-01",
                     message=message, timestamp=now, ingestion_timestamp=now)
+
+
+def line_without_device(message: str) -> dict:
+    """A logs.raw line as JSON that breaks the contract: it has no device_id."""
+    line = orjson.loads(encode(entry(message)))
+    del line["device_id"]
+    return line
 
 
 async def stream_count(bus: Bus, stream: str) -> int:

@@ -40,7 +40,7 @@ async def test_parameters_carry_hostile_values_safely(store):
 async def test_archive_round_trip_is_timezone_aware_and_deduplicated(store):
     """A log archived from its logs.raw line reads back with aware UTC times, its fields and trace
     as JSON text and its ingest stage in the trace table; archived twice it is one row (FINAL)."""
-    from tests.integration.test_bus import entry
+    from tests.integration.test_bus import entry, line_without_device
 
     e = entry("archive me").stamped("ingest", "ingest", utc_now())
     line = encode(e)
@@ -68,11 +68,10 @@ async def test_archive_round_trip_is_timezone_aware_and_deduplicated(store):
 async def test_archive_skips_bad_lines_and_keeps_the_good_ones(store):
     """Lines that are not JSON, have a value of the wrong type or lack a required field are not
     archived (detection dead-letters them); the good lines of the same message are."""
-    from tests.integration.test_bus import entry
+    from tests.integration.test_bus import entry, line_without_device
 
     good = [entry(f"good {i}") for i in range(3)]
-    no_device = orjson.loads(encode(entry("no device")))
-    del no_device["device_id"]
+    no_device = line_without_device("no device")
     bad_time = orjson.loads(encode(entry("bad time")))
     bad_time["timestamp"] = "yesterday-ish"
     bad_stamp = orjson.loads(encode(entry("bad stamp")))
