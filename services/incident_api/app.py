@@ -53,7 +53,7 @@ class IncidentApiRole:
 
     async def start(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.behind = WriteBehind(runtime.store, on_written=self.recent.written_rows)
+        self.behind = WriteBehind(runtime.store, on_written=self.recent.written)
         for row in await runtime.store.query(queries.OPERATOR_STATUSES):
             self.operator_status[row["incident_id"]] = IncidentStatus(row["status"])
         runtime.consume("incident-api", self.store_batch, batch=500)
@@ -82,7 +82,7 @@ class IncidentApiRole:
                 )
             elif isinstance(message, EnrichedIncident):
                 handlers.add_insight(rows, message, stored_at=started)
-        for incident in rows.changed:
+        for incident in rows.incidents:
             self.recent.put(incident)
         handlers.mark_stored(rows, utc_now())
         await self.runtime.store.insert("incident_insights", handlers.INSIGHT_COLUMNS, rows.insights, urgent=True)
@@ -99,13 +99,13 @@ class IncidentApiRole:
         incident, the shore hub's fleet)."""
         assert self.runtime
         store = self.runtime.store
-        incidents = handlers.newest_rows(rows.incidents)
+        incidents = handlers.newest(rows.incidents)
         await asyncio.gather(
-            store.insert("incidents", handlers.INCIDENT_COLUMNS, incidents, urgent=True),
+            store.insert("incidents", handlers.INCIDENT_COLUMNS, [handlers.incident_row(i) for i in incidents], urgent=True),
             store.insert("incident_insights", handlers.INSIGHT_COLUMNS, rows.insights, urgent=True),
         )
         handlers.mark_stored(rows, utc_now())
-        self.recent.written_rows(incidents)
+        self.recent.written(incidents)
         await insert_details(store, rows)
 
     async def load_incident(self, incident_id: str) -> Incident | None:
@@ -120,7 +120,7 @@ class IncidentApiRole:
         )
         await self.runtime.store.insert("incident_events", handlers.EVENT_COLUMNS, [handlers.event_row(changed.incident_id, event)])
         await self.runtime.store.insert("incidents", handlers.INCIDENT_COLUMNS, [handlers.incident_row(changed)])
-        self.recent.written(changed.incident_id, handlers.row_version(changed))
+        self.recent.written([changed])
         self.operator_status[changed.incident_id] = to
         await self.runtime.bus.publish(Outgoing(
             INCIDENTS_STATUS,

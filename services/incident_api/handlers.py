@@ -47,9 +47,9 @@ INSIGHT_COLUMNS = [
 class Rows:
     """Rows for one batch, one insert per table."""
 
-    incidents: list[list] = field(default_factory=list)
-    # The incidents behind `incidents`, as the API serves them until their rows are written.
-    changed: list[Incident] = field(default_factory=list)
+    # The changed incidents themselves: the API serves them until they are written, and their
+    # rows (24 KB documents) are made then, for the newest version of each only.
+    incidents: list[Incident] = field(default_factory=list)
     anomalies: list[list] = field(default_factory=list)
     events: list[list] = field(default_factory=list)
     traces: list[list] = field(default_factory=list)
@@ -75,19 +75,21 @@ def incident_row(incident: Incident) -> list:
     ]
 
 
-_INCIDENT_ID = INCIDENT_COLUMNS.index("incident_id")
-_VERSION = INCIDENT_COLUMNS.index("version")
+def keep_newest(kept: dict[str, Incident], incident: Incident) -> None:
+    """Keeps the incident under its id unless a newer version is kept already (of two equal
+    versions, the later one): redeliveries and fan-in bring changes out of order."""
+    held = kept.get(incident.incident_id)
+    if held is None or row_version(incident) >= row_version(held):
+        kept[incident.incident_id] = incident
 
 
-def newest_rows(incident_rows: list[list]) -> list[list]:
-    """One row per incident, its newest version: under fan-in a batch holds several versions of
-    one incident (24 KB documents each), and the table keeps only the newest anyway."""
-    newest: dict[Any, list] = {}
-    for row in incident_rows:
-        kept = newest.get(row[_INCIDENT_ID])
-        if kept is None or row[_VERSION] >= kept[_VERSION]:
-            newest[row[_INCIDENT_ID]] = row
-    return list(newest.values())
+def newest(incidents: list[Incident]) -> list[Incident]:
+    """One version per incident, its newest: under fan-in a batch holds several versions of one
+    incident (24 KB documents each), and the table keeps only the newest anyway."""
+    kept: dict[str, Incident] = {}
+    for incident in incidents:
+        keep_newest(kept, incident)
+    return list(kept.values())
 
 
 def effective(incident: Incident, operator_status: IncidentStatus | None) -> Incident:
@@ -100,8 +102,7 @@ def effective(incident: Incident, operator_status: IncidentStatus | None) -> Inc
 def add_change(rows: Rows, change: IncidentChange, *, stored_at: datetime, started: datetime,
                operator_status: IncidentStatus | None) -> None:
     incident = effective(change.incident, operator_status)
-    rows.incidents.append(incident_row(incident))
-    rows.changed.append(incident)
+    rows.incidents.append(incident)
     if change.change == "created":
         rows.events.append(event_row(incident.incident_id, TimelineEvent(
             at=incident.created_at, kind="created",

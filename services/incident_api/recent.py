@@ -72,24 +72,18 @@ class RecentIncidents:
         return len(self._held)
 
     def put(self, incident: Incident) -> None:
-        """Holds the change unless a newer one of the incident is held already (redeliveries and
-        fan-in bring changes out of order)."""
-        held = self._held.get(incident.incident_id)
-        if held is None or handlers.row_version(incident) >= handlers.row_version(held):
-            self._held[incident.incident_id] = incident
+        """Holds the change unless a newer one of the incident is held already."""
+        handlers.keep_newest(self._held, incident)
 
     def get(self, incident_id: str) -> Incident | None:
         return self._held.get(incident_id)
 
-    def written(self, incident_id: str, version: int) -> None:
-        """The store has this version of the incident: a held change no newer is let go."""
-        held = self._held.get(incident_id)
-        if held is not None and handlers.row_version(held) <= version:
-            del self._held[incident_id]
-
-    def written_rows(self, incident_rows: Iterable[list]) -> None:
-        for row in incident_rows:
-            self.written(str(row[_INCIDENT_ID]), row[_VERSION])
+    def written(self, incidents: Iterable[Incident]) -> None:
+        """The store has these versions of the incidents: a held change no newer is let go."""
+        for incident in incidents:
+            held = self._held.get(incident.incident_id)
+            if held is not None and handlers.row_version(held) <= handlers.row_version(incident):
+                del self._held[incident.incident_id]
 
     def ids(self) -> list[str]:
         return list(self._held)
@@ -109,10 +103,6 @@ class RecentIncidents:
             {"ship_id": ship, "severity": severity, "status": status, "incident_type": kind, "n": n}
             for (ship, severity, status, kind), n in groups.items()
         ]
-
-
-_INCIDENT_ID = handlers.INCIDENT_COLUMNS.index("incident_id")
-_VERSION = handlers.INCIDENT_COLUMNS.index("version")
 
 
 def store_order(incident: Incident) -> tuple[int, int, int]:

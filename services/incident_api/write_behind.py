@@ -9,7 +9,7 @@ they are four inserts per `linger_seconds` whatever the rate, one row per incide
 
 A batch's inputs are acked only once its rows are stored (bus.AckAfter): a crash before then
 redelivers them, and the tables collapse the rows written twice. `on_written` hears of every
-incident row stored, so the API lets go of the change it held in memory."""
+incident whose row is stored, so the API lets go of the change it held in memory."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable
 
 from aiops_core.logging import StructuredLogger
+from aiops_core.models import Incident
 from aiops_core.store import Store
 from services.incident_api import handlers
 
@@ -36,7 +37,7 @@ async def insert_details(store: Store, rows: handlers.Rows) -> None:
 
 class WriteBehind:
     def __init__(self, store: Store, linger_seconds: float = LINGER_SECONDS,
-                 on_written: Callable[[list[list]], None] | None = None) -> None:
+                 on_written: Callable[[list[Incident]], None] | None = None) -> None:
         self.store = store
         self.linger_seconds = linger_seconds
         self.on_written = on_written
@@ -64,10 +65,10 @@ class WriteBehind:
         await asyncio.sleep(self.linger_seconds)
         rows, waiting = self._pending, self._waiting
         self._pending, self._waiting, self._flush = handlers.Rows(), [], None
-        incidents = handlers.newest_rows(rows.incidents)
+        incidents = handlers.newest(rows.incidents)
         try:
             await asyncio.gather(
-                self.store.insert("incidents", handlers.INCIDENT_COLUMNS, incidents),
+                self.store.insert("incidents", handlers.INCIDENT_COLUMNS, [handlers.incident_row(i) for i in incidents]),
                 insert_details(self.store, rows),
             )
         except Exception as exc:  # noqa: BLE001 - every waiting batch is redelivered

@@ -4,7 +4,7 @@ viewers, proposing and executing for operators, deciding for approvers."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,11 +16,9 @@ from aiops_core.models import ActionStatus, Identifier, TrackingId
 from aiops_core.policy import PolicyError, policy_diff
 from aiops_core.runtime import RuntimeDep
 from aiops_core.store import clamp_time
+from services.incident_api.queries import EPOCH
 from services.remediation.app import SERVICE_KEY, Remediation
 from services.remediation.checks import Refused
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
 
 def get_remediation(request: Request) -> Remediation:
     service = request.app.state.runtime.services.get(SERVICE_KEY)

@@ -95,13 +95,13 @@ def an_incident(last_seen_ms_ago: int, *, ship_id: str, status: str = "open") ->
 async def test_incident_rows_are_written_newest_once_and_then_let_go_from_memory(store):
     counting = CountingStore(store)
     recent = RecentIncidents()
-    writer = WriteBehind(counting, linger_seconds=0.1, on_written=recent.written_rows)
+    writer = WriteBehind(counting, linger_seconds=0.1, on_written=recent.written)
     first = an_incident(0, ship_id="wb-ship")
     newer = first.model_copy(update={"updated_at": first.updated_at + timedelta(milliseconds=5), "anomaly_count": 7})
     batches = []
     for version in (first, newer):
         rows = handlers.Rows()
-        rows.incidents.append(handlers.incident_row(version))
+        rows.incidents.append(version)
         recent.put(version)
         batches.append(writer.add(rows))
     assert recent.get(first.incident_id).anomaly_count == 7

@@ -90,7 +90,7 @@ def test_a_batch_stores_each_incident_once_at_its_newest_version_and_every_trigg
     rows = handlers.Rows()
     for c in (later, first, other):  # out of order: the newest version wins, not the last seen
         handlers.add_change(rows, c, stored_at=utc_now(), started=utc_now(), operator_status=None)
-    newest = handlers.newest_rows(rows.incidents)
+    newest = [handlers.incident_row(i) for i in handlers.newest(rows.incidents)]
     by_id = {row[0]: row for row in newest}
     assert len(newest) == 2
     assert by_id[incident.incident_id][handlers.INCIDENT_COLUMNS.index("anomaly_count")] == 2

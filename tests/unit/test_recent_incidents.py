@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from aiops_core.models import Incident, IncidentStatus
-from services.incident_api import handlers
 from services.incident_api.recent import IncidentFilter, RecentIncidents, merge_page, store_order, stored_window
 
 BASE = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -42,11 +41,12 @@ def test_a_write_lets_go_of_the_changes_it_covers_and_keeps_newer_ones():
     recent = RecentIncidents()
     held = incident(updated_s=5)
     recent.put(held)
-    recent.written(held.incident_id, handlers.row_version(held) - 1)  # an older row came back
+    older = held.model_copy(update={"updated_at": held.updated_at - timedelta(microseconds=1)})
+    recent.written([older])  # an older row came back
     assert recent.get(held.incident_id) is held
-    recent.written_rows([handlers.incident_row(held)])
+    recent.written([held])
     assert recent.get(held.incident_id) is None
-    recent.written(str(uuid.uuid4()), 1)  # nothing held: nothing to do
+    recent.written([incident()])  # nothing held: nothing to do
 
 
 def test_the_filter_matches_as_the_sql_does_and_counts_group_as_the_stats_query():

@@ -12,7 +12,7 @@ from aiops_core.bus import STREAMS, encode, fleet_stream_config, model_for, node
 from aiops_core.models import EnrichedIncident, IncidentChange, IncidentStatus, Severity, SimilarIncident, utc_now
 from aiops_core.policy import load_policy
 from aiops_core.settings import Settings
-from services.incident_api.handlers import Rows
+from services.incident_api.handlers import Rows, incident_row
 from services.shore_sync import handlers
 from services.shore_sync.leaf import jetstream_domain, leafnode_config, local_only_subjects
 from tests.shore_sync_data import CARD_LIKE_UUID, PII, RAW_LINE_MARKER, SHIP, change, insight
@@ -243,7 +243,7 @@ def test_the_shore_keeps_an_officers_acknowledgement_over_a_later_open_update():
     handlers.add_fleet_message(rows, change("updated", incident_id=CARD_LIKE_UUID, version=3),
                                stored_at=stored_at, operator_status=operator_status)
     status_column = 5
-    assert [row[status_column] for row in rows.incidents] == ["acknowledged", "acknowledged"]
+    assert [incident_row(i)[status_column] for i in rows.incidents] == ["acknowledged", "acknowledged"]
 
 
 def test_the_shore_stores_the_timeline_and_insight_of_what_arrives(privacy):
